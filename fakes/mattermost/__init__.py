@@ -1,0 +1,1 @@
+"""Fake Mattermost server: REST API v4, rate limiting, fault injection."""

@@ -1,0 +1,1 @@
+"""Fake Teleport Auth service: mTLS gRPC, proxy TLS routing, admin fault injection."""

@@ -1,0 +1,1 @@
+"""The pure engine: decisions, recipients and dispatch. Imports no I/O library."""

@@ -1,0 +1,87 @@
+"""Domain values the engine works on. Plain frozen dataclasses: no protobuf, no HTTP.
+
+The Teleport client converts wire messages into these (sidecar/teleport/convert.py), so the engine,
+the renderer and the tests never touch generated protobuf classes.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class RequestState(enum.Enum):
+    """Teleport's types.RequestState, by name."""
+
+    NONE = "NONE"
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    DENIED = "DENIED"
+    PROMOTED = "PROMOTED"
+
+    @property
+    def is_resolved(self) -> bool:
+        """APPROVED, DENIED and PROMOTED are final (Teleport's IsResolved)."""
+        return self in (RequestState.APPROVED, RequestState.DENIED, RequestState.PROMOTED)
+
+
+@dataclass(frozen=True)
+class Review:
+    """One access review, as the request carries it."""
+
+    author: str
+    proposed_state: RequestState
+    reason: str
+    created: datetime
+
+
+@dataclass(frozen=True)
+class AccessRequest:
+    """The parts of types.AccessRequestV3 the plugin reads."""
+
+    id: str
+    user: str
+    roles: tuple[str, ...]
+    state: RequestState
+    request_reason: str = ""
+    resolve_reason: str = ""
+    suggested_reviewers: tuple[str, ...] = ()
+    reviews: tuple[Review, ...] = ()
+    system_annotations: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    resources: tuple[str, ...] = ()
+    created: datetime | None = None
+    expires: datetime | None = None
+
+
+class EventOp(enum.Enum):
+    """What happened to a request. A delete means deleted or expired: Teleport does not tell them apart."""
+
+    PUT = "put"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class RequestEvent:
+    """One watch event for an access request. `request` is set for PUT and None for DELETE."""
+
+    op: EventOp
+    request_id: str
+    request: AccessRequest | None = None
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A resolved Mattermost destination: a team channel or the bot's DM channel with a user."""
+
+    id: str
+    recipient: str  # what the config or the request named: "team/channel" or an email
+
+
+@dataclass(frozen=True)
+class PostRef:
+    """A post we made, as stored in plugin data (`<channel_id>/<post_id>`)."""
+
+    channel_id: str
+    post_id: str

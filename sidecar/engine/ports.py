@@ -1,0 +1,55 @@
+"""The two narrow ports between the engine and the outside world.
+
+The engine (decide, dispatcher, executor) depends only on these protocols. `sidecar/teleport/client.py`
+implements PluginDataStore (and the watch stream), `sidecar/mattermost/bot.py` implements ChatPort.
+Conformance is checked by mypy where `sidecar/app.py` wires them together.
+
+Errors crossing a port are the classes in `sidecar/errors.py`, never grpc or aiohttp exceptions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from sidecar.engine.model import Channel, PostRef
+
+
+class PluginDataStore(Protocol):
+    """Teleport plugin data for one plugin name and kind `access_request`."""
+
+    async def get(self, request_id: str) -> dict[str, str] | None:
+        """The plugin's entry for the request, or None when nothing is stored."""
+        ...
+
+    async def update(self, request_id: str, set_: Mapping[str, str], expect: Mapping[str, str]) -> None:
+        """Compare-and-swap write. Raises CompareFailed on an expect mismatch, NotFound for an unknown request."""
+        ...
+
+
+class RoleLookup(Protocol):
+    """Reads roles, for the `logins_by_role` data."""
+
+    async def role_logins(self, role: str) -> list[str]:
+        """Allowed logins of a role. Raises AccessDenied when the plugin may not read roles."""
+        ...
+
+
+class ChatPort(Protocol):
+    """What the engine needs from Mattermost."""
+
+    async def check_health(self) -> None:
+        """Verify the token works (GET /users/me). Raises on failure."""
+        ...
+
+    async def resolve(self, recipient: str) -> Channel:
+        """Resolve an email (DM) or `team/channel`. Raises RecipientError when it cannot be resolved."""
+        ...
+
+    async def post(self, channel_id: str, message: str, root_id: str = "") -> PostRef:
+        """Create a post (a thread reply when root_id is set) and return where it landed."""
+        ...
+
+    async def edit(self, post: PostRef, message: str) -> None:
+        """Replace the text of a post we made."""
+        ...

@@ -1,0 +1,1 @@
+"""Mattermost side: the REST client and the bot that implements the chat port."""

@@ -1,0 +1,1 @@
+"""Teleport side: identities, gRPC transports and the typed client."""

@@ -1,0 +1,1 @@
+"""Our own minimal Teleport .proto files and the code generated from them (do not edit *_pb2*)."""
