@@ -1,0 +1,470 @@
+"""The TOML configuration: the Go plugin's keys, defaults and error texts → frozen dataclasses.
+
+Loading runs in a fixed order, so the first problem reported is the one the Go plugin would
+report first:
+
+1. read the file and parse TOML; check every value's type (names the key on a mismatch) and
+   collect warnings for unknown keys;
+2. apply the environment overrides (`TELEPORT_MATTERMOST_TOKEN`, `TELEPORT_MATTERMOST_URL`,
+   `TELEPORT_ADDR`, `TELEPORT_IDENTITY`);
+3. read the token file when the token starts with "/";
+4. validate in Go's order: TLS trio, identity vs key pair, refresh_identity, token, url, then the
+   log settings, and last the presence of some credential.
+
+Deviation from Go: `mattermost.recipients` is merged into the `"*"` entry of
+`[role_to_recipients]` instead of silently replacing the whole table.
+Warnings are returned in `Config.warnings`; the caller logs them once logging is set up.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from sidecar import messages_text as text
+from sidecar.duration import DurationError, parse_duration
+from sidecar.errors import ConfigError
+from sidecar.secret import Secret, register_secret
+
+__all__ = [
+    "DEFAULT_ADDR",
+    "DEFAULT_REFRESH_INTERVAL",
+    "ENV_ADDR",
+    "ENV_IDENTITY",
+    "ENV_MATTERMOST_TOKEN",
+    "ENV_MATTERMOST_URL",
+    "Config",
+    "LogConfig",
+    "MattermostConfig",
+    "TeleportConfig",
+    "example_config",
+    "load_config",
+]
+
+DEFAULT_ADDR: Final = "localhost:3025"
+DEFAULT_REFRESH_INTERVAL: Final = 60.0
+TOKEN_FILE_MAX_BYTES: Final = 2000
+
+ENV_MATTERMOST_TOKEN: Final = "TELEPORT_MATTERMOST_TOKEN"
+ENV_MATTERMOST_URL: Final = "TELEPORT_MATTERMOST_URL"
+ENV_ADDR: Final = "TELEPORT_ADDR"
+ENV_IDENTITY: Final = "TELEPORT_IDENTITY"
+
+_TLS_KEYS: Final = ("client_key", "client_crt", "root_cas")
+_SECTIONS: Final[Mapping[str, tuple[str, ...]]] = {
+    "teleport": ("addr", "auth_server", "identity", "refresh_identity", "refresh_identity_interval", *_TLS_KEYS),
+    "mattermost": ("url", "token", "recipients"),
+    "log": ("output", "severity", "format"),
+}
+_FREE_SECTIONS: Final = ("role_to_recipients",)  # any key is a role name
+# Keys of the callback-era plugin (before Teleport 6): named in the warning so upgraders know why.
+_LEGACY_KEYS: Final = frozenset(
+    {"http", "mattermost.team", "mattermost.channel", "mattermost.secret"},
+)
+
+_SEVERITIES: Final[Mapping[str, str]] = {
+    "info": "info",
+    "err": "error",
+    "error": "error",
+    "debug": "debug",
+    "warn": "warn",
+    "warning": "warn",
+    "trace": "trace",
+}
+_FORMATS: Final = ("text", "json")
+_OUTPUT_ALIASES: Final[Mapping[str, str]] = {
+    "stderr": "stderr",
+    "error": "stderr",
+    "2": "stderr",
+    "stdout": "stdout",
+    "out": "stdout",
+    "1": "stdout",
+    "syslog": "syslog",
+}
+_TOML_POSITION = re.compile(r"^(?P<reason>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class TeleportConfig:
+    """How to reach Teleport and which credentials to use (file paths, not contents)."""
+
+    addr: str
+    identity: str
+    refresh_identity: bool
+    refresh_identity_interval: float  # seconds
+    client_key: str
+    client_crt: str
+    root_cas: str
+
+
+@dataclass(frozen=True)
+class MattermostConfig:
+    """The Mattermost server (base URL without trailing slash) and the bot token."""
+
+    url: str
+    token: Secret
+    recipients: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """Where and how to log. `output` is "stderr", "stdout", "syslog" or a file path."""
+
+    output: str = "stderr"
+    severity: str = "info"  # one of debug, info, warn, error, trace
+    format: str = "text"  # text or json
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated configuration."""
+
+    teleport: TeleportConfig
+    mattermost: MattermostConfig
+    role_to_recipients: Mapping[str, tuple[str, ...]]
+    log: LogConfig
+    warnings: tuple[str, ...] = field(default=())
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read, override from `env` (default `os.environ`) and validate the config; raise `ConfigError`."""
+    path = Path(path)
+    document = _read_toml(path)
+    warnings = list(_unknown_key_warnings(document))
+    raw = _RawConfig.from_document(document)
+    raw.apply_env(os.environ if env is None else env)
+    return raw.validate(warnings)
+
+
+def example_config() -> str:
+    """The commented example printed by `teleport-mattermost configure` (loadable as is)."""
+    return resources.files("sidecar").joinpath("example_config.toml").read_text(encoding="utf-8")
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(text.CONFIG_UNREADABLE.format(path=path, reason=exc.strerror or exc)) from None
+    try:
+        source = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(text.CONFIG_NOT_UTF8.format(path=path, offset=exc.start)) from None
+    try:
+        return tomllib.loads(source)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's messages never quote the document, so a token on the bad line cannot leak.
+        raise ConfigError(_syntax_message(path, source, str(exc))) from None
+
+
+def _syntax_message(path: Path, source: str, message: str) -> str:
+    match = _TOML_POSITION.match(message)
+    if match:
+        return text.CONFIG_SYNTAX.format(
+            path=path, line=match["line"], column=match["column"], reason=match["reason"]
+        )
+    # "(at end of document)": point at the last line.
+    reason = message.removesuffix(" (at end of document)")
+    last_line = source.count("\n") + (0 if source.endswith("\n") or not source else 1)
+    last_column = len(source.rsplit("\n", 1)[-1]) + 1
+    return text.CONFIG_SYNTAX.format(path=path, line=max(last_line, 1), column=last_column, reason=reason)
+
+
+def _unknown_key_warnings(document: Mapping[str, Any]) -> Iterable[str]:
+    for key, value in document.items():
+        if key in _FREE_SECTIONS:
+            continue
+        if key in _SECTIONS:
+            if isinstance(value, dict):
+                for sub in value:
+                    if sub not in _SECTIONS[key]:
+                        yield _unknown_key(f"{key}.{sub}", _suggest_in_section(key, sub))
+            continue
+        yield _unknown_key(key, _suggest_top_level(key))
+
+
+def _unknown_key(key: str, suggestion: str | None) -> str:
+    message = text.UNKNOWN_KEY.format(key=key)
+    if key in _LEGACY_KEYS:
+        return message + text.LEGACY_KEY
+    if suggestion:
+        message += text.DID_YOU_MEAN.format(suggestion=suggestion)
+    return message
+
+
+def _suggest_in_section(section: str, key: str) -> str | None:
+    close = difflib.get_close_matches(key, _SECTIONS[section], n=1, cutoff=0.75)
+    return f"{section}.{close[0]}" if close else None
+
+
+def _suggest_top_level(key: str) -> str | None:
+    # A key written above every section header lands at the top level: point at its section.
+    for section, keys in _SECTIONS.items():
+        if key in keys:
+            return f"{section}.{key}"
+    close = difflib.get_close_matches(key, [*_SECTIONS, *_FREE_SECTIONS], n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+# --- typed extraction --------------------------------------------------------------------------
+
+
+def _type_name(value: object) -> str:
+    return type(value).__name__
+
+
+def _wrong_type(key: str, expected: str, value: object) -> ConfigError:
+    return ConfigError(text.WRONG_TYPE.format(key=key, expected=expected, actual=_type_name(value)))
+
+
+def _table(document: Mapping[str, Any], section: str) -> Mapping[str, Any]:
+    value = document.get(section, {})
+    if not isinstance(value, dict):
+        raise _wrong_type(section, "a table", value)
+    return value
+
+
+def _string(table: Mapping[str, Any], section: str, key: str) -> str:
+    value = table.get(key, "")
+    if not isinstance(value, str):
+        raise _wrong_type(f"{section}.{key}", "a string", value)
+    return value
+
+
+def _bool(table: Mapping[str, Any], section: str, key: str) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        raise _wrong_type(f"{section}.{key}", "a boolean (true or false)", value)
+    return value
+
+
+def _string_list(table: Mapping[str, Any], section: str, key: str) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise _wrong_type(f"{section}.{key}", "an array of strings", value)
+    return tuple(value)
+
+
+def _interval(table: Mapping[str, Any]) -> float | None:
+    """The refresh interval in seconds, or None when not given (or 0, which Go treats as unset)."""
+    key = "teleport.refresh_identity_interval"
+    value = table.get("refresh_identity_interval")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise _wrong_type(key, 'a duration string such as "1m30s" or a number of seconds', value)
+    if isinstance(value, str):
+        try:
+            seconds = parse_duration(value)
+        except DurationError as exc:
+            raise ConfigError(text.INVALID_DURATION.format(reason=exc)) from None
+        shown = text.go_quote(value)
+    else:
+        seconds = float(value)
+        shown = str(value)
+    if seconds == 0:
+        return None
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ConfigError(text.INTERVAL_NOT_POSITIVE.format(value=shown))
+    return seconds
+
+
+def _role_to_recipients(document: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    table = _table(document, "role_to_recipients")
+    result: dict[str, tuple[str, ...]] = {}
+    for role, value in table.items():
+        where = f" (role_to_recipients.{_toml_key(role)})"
+        if isinstance(value, str):
+            result[role] = (value,)
+        elif isinstance(value, list):
+            for item in value:
+                if not isinstance(item, str):
+                    raise ConfigError(text.RECIPIENTS_VALUE_TYPE.format(type=_type_name(item)) + where)
+            result[role] = _dedupe(value)
+        else:
+            raise ConfigError(text.RECIPIENTS_TYPE.format(type=_type_name(value)) + where)
+    return result
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else text.go_quote(key)
+
+
+def _dedupe(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+# --- the raw values, overrides and validation --------------------------------------------------
+
+
+@dataclass
+class _RawConfig:
+    """Values as written (type-checked), before overrides, defaults and validation."""
+
+    addr: str
+    auth_server: str
+    identity: str
+    refresh_identity: bool
+    refresh_identity_interval: float | None
+    client_key: str
+    client_crt: str
+    root_cas: str
+    url: str
+    token: str
+    recipients: tuple[str, ...]
+    role_to_recipients: dict[str, tuple[str, ...]]
+    log_output: str
+    log_severity: str
+    log_format: str
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> _RawConfig:
+        teleport = _table(document, "teleport")
+        mattermost = _table(document, "mattermost")
+        log = _table(document, "log")
+        return cls(
+            addr=_string(teleport, "teleport", "addr"),
+            auth_server=_string(teleport, "teleport", "auth_server"),
+            identity=_string(teleport, "teleport", "identity"),
+            refresh_identity=_bool(teleport, "teleport", "refresh_identity"),
+            refresh_identity_interval=_interval(teleport),
+            client_key=_string(teleport, "teleport", "client_key"),
+            client_crt=_string(teleport, "teleport", "client_crt"),
+            root_cas=_string(teleport, "teleport", "root_cas"),
+            url=_string(mattermost, "mattermost", "url"),
+            token=_string(mattermost, "mattermost", "token"),
+            recipients=_string_list(mattermost, "mattermost", "recipients"),
+            role_to_recipients=_role_to_recipients(document),
+            log_output=_string(log, "log", "output"),
+            log_severity=_string(log, "log", "severity"),
+            log_format=_string(log, "log", "format"),
+        )
+
+    def apply_env(self, env: Mapping[str, str]) -> None:
+        """Environment overrides; an empty variable counts as unset."""
+        if env.get(ENV_MATTERMOST_TOKEN):
+            self.token = env[ENV_MATTERMOST_TOKEN]
+        if env.get(ENV_MATTERMOST_URL):
+            self.url = env[ENV_MATTERMOST_URL]
+        if env.get(ENV_ADDR):
+            self.addr = env[ENV_ADDR]
+        if env.get(ENV_IDENTITY):
+            self.identity = env[ENV_IDENTITY]
+
+    def validate(self, warnings: list[str]) -> Config:
+        """Defaults and checks in the Go plugin's order; returns the frozen `Config`."""
+        token = _resolve_token(self.token)  # Go reads the token file before any check.
+        teleport = self._teleport(warnings)
+        if not token:
+            raise ConfigError(text.MISSING_VALUE.format(key="mattermost.token"))
+        if not self.url:
+            raise ConfigError(text.MISSING_VALUE.format(key="mattermost.url"))
+        url = _normalise_url(self.url)
+        role_to_recipients = self._merged_recipients(warnings)
+        log = self._log()
+        if not teleport.identity and not teleport.client_key:
+            raise ConfigError(text.NO_CREDENTIALS)
+        return Config(
+            teleport=teleport,
+            mattermost=MattermostConfig(url=url, token=Secret(token), recipients=self.recipients),
+            role_to_recipients=MappingProxyType(role_to_recipients),
+            log=log,
+            warnings=tuple(warnings),
+        )
+
+    def _teleport(self, warnings: list[str]) -> TeleportConfig:
+        values = {"client_key": self.client_key, "client_crt": self.client_crt, "root_cas": self.root_cas}
+        provided = [key for key in _TLS_KEYS if values[key]]
+        if provided and len(provided) < len(_TLS_KEYS):
+            missing = [key for key in _TLS_KEYS if not values[key]]
+            raise ConfigError(
+                text.PARTIAL_TLS.format(provided=_backquoted(provided), missing=_backquoted(missing))
+            )
+        if self.identity and provided:
+            raise ConfigError(text.IDENTITY_EXCLUSIVE)
+        if self.refresh_identity and not self.identity:
+            raise ConfigError(text.REFRESH_NEEDS_IDENTITY)
+        addr = self.addr
+        if self.auth_server:
+            warnings.append(text.AUTH_SERVER_DEPRECATED)
+            addr = addr or self.auth_server
+        return TeleportConfig(
+            addr=addr or DEFAULT_ADDR,
+            identity=self.identity,
+            refresh_identity=self.refresh_identity,
+            refresh_identity_interval=self.refresh_identity_interval or DEFAULT_REFRESH_INTERVAL,
+            client_key=self.client_key,
+            client_crt=self.client_crt,
+            root_cas=self.root_cas,
+        )
+
+    def _merged_recipients(self, warnings: list[str]) -> dict[str, tuple[str, ...]]:
+        merged = dict(self.role_to_recipients)
+        if self.recipients:
+            if merged:
+                warnings.append(text.RECIPIENTS_MERGED)
+            merged["*"] = _dedupe([*merged.get("*", ()), *self.recipients])
+        return merged
+
+    def _log(self) -> LogConfig:
+        severity = _SEVERITIES.get(self.log_severity.lower()) if self.log_severity else "info"
+        if severity is None:
+            raise ConfigError(text.UNSUPPORTED_SEVERITY.format(value=text.go_quote(self.log_severity)))
+        log_format = self.log_format.lower() or "text"
+        if log_format not in _FORMATS:
+            raise ConfigError(text.UNSUPPORTED_FORMAT.format(value=text.go_quote(self.log_format)))
+        output = _OUTPUT_ALIASES.get(self.log_output.lower(), self.log_output) if self.log_output else "stderr"
+        return LogConfig(output=output, severity=severity, format=log_format)
+
+
+def _backquoted(keys: Iterable[str]) -> str:
+    return ", ".join(f"`{key}`" for key in keys)
+
+
+def _resolve_token(value: str) -> str:
+    """A token starting with "/" names a file: its first 2000 bytes, whitespace-stripped."""
+    if not value.startswith("/"):
+        register_secret(value)
+        return value
+    prefix = text.TOKEN_FILE_UNREADABLE.format(path=value)
+    try:
+        with open(value, "rb") as handle:
+            data = handle.read(TOKEN_FILE_MAX_BYTES)
+    except OSError as exc:
+        raise ConfigError(f"{prefix}: {exc.strerror or type(exc).__name__}") from None
+    try:
+        token = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ConfigError(f"{prefix}: the file is not UTF-8 text") from None
+    register_secret(token)
+    return token
+
+
+def _normalise_url(url: str) -> str:
+    quoted = text.go_quote(url)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        _ = parts.port  # raises ValueError on a non-numeric or out-of-range port
+    except ValueError:
+        raise ConfigError(text.URL_INVALID.format(url=quoted)) from None
+    if parts.scheme.lower() not in ("http", "https") or not url.lower().startswith(parts.scheme.lower() + "://"):
+        raise ConfigError(text.URL_SCHEME.format(url=quoted))
+    if not host:
+        raise ConfigError(text.URL_NO_HOST.format(url=quoted))
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        raise ConfigError(text.URL_QUERY.format(url=quoted))
+    return url.rstrip("/")
