@@ -1,0 +1,385 @@
+"""The fake Auth's state: access requests and their workflow, plugin data, expiry, and event publication.
+
+Every public method takes the authenticated `Caller`, enforces RBAC through `Policy`, and raises
+`fakes.teleport_auth.errors` classes; none of it touches grpc, so it is unit-testable with an injected clock.
+Requests are stored as `types.AccessRequestV3` messages and copied on the way out, so callers never share them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sidecar.teleport.wire import authservice_pb2, types_pb2
+
+from .errors import AccessDenied, BadParameter, NotFound
+from .plugin_data import PluginRecord, check_kind
+from .rbac import Caller, Policy
+from .seed import Seed
+from .watch import Fanout
+
+Clock = Callable[[], datetime]
+
+KIND_ACCESS_REQUEST = "access_request"
+PLUGIN_DATA_GRACE = timedelta(hours=1)
+_RESOLVED = (types_pb2.APPROVED, types_pb2.DENIED, types_pb2.PROMOTED)
+
+
+def utc_now() -> datetime:
+    """The real clock."""
+    return datetime.now(UTC)
+
+
+def state_name(state: int) -> str:
+    """The enum name of a request state."""
+    return types_pb2.RequestState.Name(state)  # type: ignore[arg-type]
+
+
+class AuthState:
+    """Access requests, reviews, plugin data and the watch fan-out of one fake cluster."""
+
+    def __init__(self, seed: Seed, fanout: Fanout | None = None, clock: Clock = utc_now) -> None:
+        self.seed = seed
+        self.policy = Policy(seed)
+        self.fanout = fanout if fanout is not None else Fanout()
+        self._clock = clock
+        self._requests: dict[str, types_pb2.AccessRequestV3] = {}
+        self._plugin_data: dict[tuple[str, str], PluginRecord] = {}
+        self._changed = asyncio.Event()
+
+    # ----------------------------------------------------------------- access requests
+
+    def create_request(self, caller: Caller, req: types_pb2.AccessRequestV3) -> types_pb2.AccessRequestV3:
+        """CreateAccessRequestV2: validate, stamp times and thresholds, store, publish a PUT."""
+        user = req.Spec.User or caller.user
+        if user == caller.user:
+            requester_roles = caller.roles
+        else:
+            self.policy.require(caller, KIND_ACCESS_REQUEST, "create")
+            requester_roles = self.policy.user_roles(user)
+        if not req.Spec.Roles:
+            raise BadParameter("access request must specify at least one role")
+        if req.Spec.State not in (types_pb2.NONE, types_pb2.PENDING):
+            raise BadParameter(f"new access request must be PENDING, got {state_name(req.Spec.State)}")
+        for role in req.Spec.Roles:
+            self.policy.role(role)
+            if not self.policy.can_request(requester_roles, role):
+                raise AccessDenied(f'user "{user}" can not request role "{role}"')
+
+        now = self._clock()
+        settings = self.seed.settings
+        out = types_pb2.AccessRequestV3(Kind=KIND_ACCESS_REQUEST, Version="v3")
+        out.Metadata.Name = str(uuid.uuid4())
+        out.Metadata.Namespace = "default"
+        out.Metadata.Expires.FromDatetime(now + settings.request_ttl)
+        spec = out.Spec
+        spec.User = user
+        spec.Roles.extend(dict.fromkeys(req.Spec.Roles))
+        spec.State = types_pb2.PENDING
+        spec.Created.FromDatetime(now)
+        spec.Expires.FromDatetime(now + settings.access_ttl)
+        spec.MaxDuration.FromDatetime(now + settings.max_duration)
+        spec.SessionTTL.FromDatetime(now + settings.session_ttl)
+        spec.RequestReason = req.Spec.RequestReason
+        spec.SuggestedReviewers.extend(req.Spec.SuggestedReviewers)
+        spec.RequestedResourceIDs.extend(req.Spec.RequestedResourceIDs)
+        spec.LoginHint = req.Spec.LoginHint
+        spec.DryRun = req.Spec.DryRun
+        spec.SystemAnnotations.CopyFrom(req.Spec.SystemAnnotations)
+        thresholds, mapping = self.policy.thresholds_for(requester_roles, spec.Roles)
+        for t in thresholds:
+            spec.Thresholds.add(Name=t.name, Approve=t.approve, Deny=t.deny)
+        for role, sets in mapping.items():
+            for indexes in sets:
+                spec.RoleThresholdMapping[role].Sets.add(Indexes=indexes)
+        if spec.DryRun:
+            return out
+        self._requests[out.Metadata.Name] = out
+        self.fanout.publish_put(out)
+        self._changed.set()
+        return _copy(out)
+
+    def get_request(self, request_id: str) -> types_pb2.AccessRequestV3:
+        """A stored request (a copy); NotFound when unknown."""
+        return _copy(self._lookup(request_id))
+
+    def _lookup(self, request_id: str) -> types_pb2.AccessRequestV3:
+        req = self._requests.get(request_id)
+        if req is None:
+            raise NotFound(f'access request "{request_id}" is not found')
+        return req
+
+    def submit_review(self, caller: Caller, submission: types_pb2.AccessReviewSubmission) -> types_pb2.AccessRequestV3:
+        """SubmitAccessReview: record one review per author, resolve by thresholds, publish a PUT."""
+        review = submission.Review
+        author = review.Author or caller.user
+        is_admin = self.policy.is_admin(caller)
+        if author != caller.user and not is_admin:
+            raise AccessDenied(f'user "{caller.user}" cannot submit reviews on behalf of "{author}"')
+        if review.ProposedState == types_pb2.PROMOTED:
+            raise BadParameter("promoting access requests is not supported by access reviews")
+        if review.ProposedState not in (types_pb2.APPROVED, types_pb2.DENIED):
+            raise BadParameter(f"review must propose APPROVED or DENIED, got {state_name(review.ProposedState)}")
+        req = self._lookup(submission.RequestID)
+        if req.Spec.User == author:
+            raise AccessDenied(f'user "{author}" cannot review their own access request')
+        author_roles = caller.roles if author == caller.user else self.policy.user_roles(author)
+        if not self.policy.can_review(author_roles, req.Spec.Roles):
+            raise AccessDenied(f'user "{author}" cannot review requests for roles {", ".join(req.Spec.Roles)}')
+        if req.Spec.State in _RESOLVED:
+            raise BadParameter(f"access request {req.Metadata.Name} is already {state_name(req.Spec.State)}")
+        if any(r.Author == author for r in req.Spec.Reviews):
+            raise AccessDenied(f'user "{author}" has already reviewed this request')
+
+        stored = req.Spec.Reviews.add()
+        stored.Author = author
+        stored.Roles.extend(review.Roles or req.Spec.Roles)
+        stored.ProposedState = review.ProposedState
+        stored.Reason = review.Reason
+        stored.Created.FromDatetime(self._clock())
+        stored.Annotations.CopyFrom(review.Annotations)
+        stored.ThresholdIndexes.extend(range(len(req.Spec.Thresholds)))
+        resolution = _resolution(req)
+        if resolution != types_pb2.PENDING:
+            req.Spec.State = resolution
+            req.Spec.ResolveReason = review.Reason
+            req.Spec.ResolveAnnotations.CopyFrom(review.Annotations)
+        self.fanout.publish_put(req)
+        return _copy(req)
+
+    def set_state(self, caller: Caller, setter: authservice_pb2.RequestStateSetter) -> None:
+        """SetAccessRequestState (admins): resolve a pending request directly, publish a PUT."""
+        self.policy.require(caller, KIND_ACCESS_REQUEST, "update")
+        req = self._lookup(setter.ID)
+        if req.Spec.User == caller.user:
+            raise AccessDenied(f'user "{caller.user}" cannot change the state of their own access request')
+        if setter.State not in (types_pb2.APPROVED, types_pb2.DENIED):
+            raise BadParameter(f"access request state can be set to APPROVED or DENIED, not {state_name(setter.State)}")
+        if req.Spec.State in _RESOLVED:
+            raise BadParameter(f"access request {req.Metadata.Name} is already {state_name(req.Spec.State)}")
+        if setter.Roles:
+            unknown = [r for r in setter.Roles if r not in req.Spec.Roles]
+            if unknown:
+                raise BadParameter(f"roles {', '.join(unknown)} were not requested")
+            del req.Spec.Roles[:]
+            req.Spec.Roles.extend(dict.fromkeys(setter.Roles))
+        req.Spec.State = setter.State
+        req.Spec.ResolveReason = setter.Reason
+        req.Spec.ResolveAnnotations.CopyFrom(setter.Annotations)
+        self.fanout.publish_put(req)
+
+    def delete_request(self, caller: Caller, request_id: str) -> None:
+        """DeleteAccessRequest (admins): remove and publish a DELETE; plugin data stays until it expires."""
+        self.policy.require(caller, KIND_ACCESS_REQUEST, "delete")
+        self._remove(request_id)
+
+    def expire_request(self, request_id: str) -> None:
+        """Expire a request now, as the backend TTL would (admin API)."""
+        self._remove(request_id)
+
+    def _remove(self, request_id: str) -> None:
+        req = self._lookup(request_id)
+        del self._requests[request_id]
+        self.fanout.publish_delete(req)
+        self._changed.set()
+
+    def list_requests(
+        self, caller: Caller, query: authservice_pb2.ListAccessRequestsRequest
+    ) -> tuple[list[types_pb2.AccessRequestV3], str]:
+        """ListAccessRequests: filtered, sorted and paginated (opaque StartKey/NextKey)."""
+        sort, descending = query.Sort, query.Descending
+        items = sorted(
+            self._visible(caller, query.Filter), key=lambda r: _sort_key(r, sort), reverse=descending
+        )
+        if query.StartKey:
+            start = _decode_key(query.StartKey)
+            numeric = sort in (authservice_pb2.CREATED, authservice_pb2.STATE)
+            if isinstance(start[0], int) != numeric:
+                raise BadParameter("StartKey does not belong to this sort order")
+            items = [r for r in items if (_sort_key(r, sort) <= start if descending else _sort_key(r, sort) >= start)]
+        next_key = ""
+        if query.Limit > 0 and len(items) > query.Limit:
+            next_key = _encode_key(_sort_key(items[query.Limit], sort))
+            items = items[: query.Limit]
+        return [_copy(r) for r in items], next_key
+
+    def get_requests(self, caller: Caller, flt: types_pb2.AccessRequestFilter) -> list[types_pb2.AccessRequestV3]:
+        """GetAccessRequestsV2: every visible request matching the filter, oldest first."""
+        items = sorted(self._visible(caller, flt), key=lambda r: _sort_key(r, authservice_pb2.CREATED))
+        return [_copy(r) for r in items]
+
+    def all_requests(self) -> list[types_pb2.AccessRequestV3]:
+        """Every stored request, oldest first (admin API and tests)."""
+        return [_copy(r) for r in sorted(self._requests.values(), key=lambda r: _sort_key(r, authservice_pb2.CREATED))]
+
+    def _visible(self, caller: Caller, flt: types_pb2.AccessRequestFilter) -> list[types_pb2.AccessRequestV3]:
+        see_all = self.policy.allowed(caller, KIND_ACCESS_REQUEST, "list") and self.policy.allowed(
+            caller, KIND_ACCESS_REQUEST, "read"
+        )
+        result = []
+        for req in self._requests.values():
+            own = req.Spec.User == caller.user
+            reviewable = not own and self.policy.can_review(caller.roles, req.Spec.Roles)
+            if not (see_all or own or reviewable):
+                continue
+            if _matches_filter(req, flt, caller, reviewable):
+                result.append(req)
+        return result
+
+    # ----------------------------------------------------------------- plugin data
+
+    def get_plugin_data(self, caller: Caller, flt: types_pb2.PluginDataFilter) -> list[types_pb2.PluginDataV3]:
+        """GetPluginData: zero or more records (never NotFound), filtered by resource and plugin."""
+        self.policy.require_any(caller, ("access_request", "access_plugin_data"), "list", "read")
+        check_kind(flt.Kind)
+        result = []
+        for (kind, resource), record in sorted(self._plugin_data.items()):
+            if kind != flt.Kind or (flt.Resource and resource != flt.Resource):
+                continue
+            if flt.Plugin and flt.Plugin not in record.entries:
+                continue
+            result.append(record.to_proto())
+        return result
+
+    def update_plugin_data(self, caller: Caller, params: types_pb2.PluginDataUpdateParams) -> None:
+        """UpdatePluginData: create the record for a live request if needed, then compare-and-set."""
+        self.policy.require_any(caller, ("access_plugin_data", "access_request"), "update")
+        check_kind(params.Kind)
+        if not params.Resource:
+            raise BadParameter("plugin data update needs a resource name")
+        if not params.Plugin:
+            raise BadParameter("plugin data update needs a plugin name")
+        key = (params.Kind, params.Resource)
+        record = self._plugin_data.get(key)
+        if record is None:
+            req = self._lookup(params.Resource)
+            expires = req.Spec.Expires.ToDatetime(tzinfo=UTC) + PLUGIN_DATA_GRACE
+            record = PluginRecord(kind=params.Kind, resource=params.Resource, expires=expires)
+            record.apply(params.Plugin, dict(params.Set), dict(params.Expect))
+            self._plugin_data[key] = record
+            self._changed.set()
+        else:
+            record.apply(params.Plugin, dict(params.Set), dict(params.Expect))
+
+    def all_plugin_data(self) -> list[types_pb2.PluginDataV3]:
+        """Every stored plugin data record (admin API and tests)."""
+        return [r.to_proto() for _, r in sorted(self._plugin_data.items())]
+
+    # ----------------------------------------------------------------- expiry
+
+    def sweep(self) -> list[str]:
+        """Delete requests and plugin data past their expiry; returns the expired request IDs."""
+        now = self._clock()
+        expired = [rid for rid, r in self._requests.items() if r.Metadata.Expires.ToDatetime(tzinfo=UTC) <= now]
+        for rid in expired:
+            self._remove(rid)
+        for key in [k for k, rec in self._plugin_data.items() if rec.expires <= now]:
+            del self._plugin_data[key]
+        return expired
+
+    def next_expiry(self) -> datetime | None:
+        """The earliest expiry of anything stored."""
+        times = [r.Metadata.Expires.ToDatetime(tzinfo=UTC) for r in self._requests.values()]
+        times.extend(rec.expires for rec in self._plugin_data.values())
+        return min(times, default=None)
+
+    async def run_expiry(self, max_interval: float = 1.0) -> None:
+        """Background task: sweep whenever something is due (re-planned when state changes)."""
+        while True:
+            self.sweep()
+            self._changed.clear()
+            nxt = self.next_expiry()
+            delay = max_interval if nxt is None else (nxt - self._clock()).total_seconds()
+            delay = min(max(delay, 0.0), max_interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout=delay)
+
+
+def _copy(req: types_pb2.AccessRequestV3) -> types_pb2.AccessRequestV3:
+    out = types_pb2.AccessRequestV3()
+    out.CopyFrom(req)
+    return out
+
+
+def _resolution(req: types_pb2.AccessRequestV3) -> types_pb2.RequestState.ValueType:
+    """Teleport-style threshold evaluation: DENIED once any deny threshold is met; APPROVED once every role
+    has a satisfied threshold set; otherwise still PENDING."""
+    thresholds = req.Spec.Thresholds
+    approvals = [0] * len(thresholds)
+    denials = [0] * len(thresholds)
+    for review in req.Spec.Reviews:
+        for i in review.ThresholdIndexes:
+            if i < len(thresholds):
+                if review.ProposedState == types_pb2.APPROVED:
+                    approvals[i] += 1
+                elif review.ProposedState == types_pb2.DENIED:
+                    denials[i] += 1
+    if any(denials[i] >= t.Deny for i, t in enumerate(thresholds)):
+        return types_pb2.DENIED
+    roles_ok = all(
+        any(all(approvals[i] >= thresholds[i].Approve for i in s.Indexes) for s in sets.Sets)
+        for sets in req.Spec.RoleThresholdMapping.values()
+    )
+    if req.Spec.RoleThresholdMapping and roles_ok:
+        return types_pb2.APPROVED
+    return types_pb2.PENDING
+
+
+def _matches_filter(
+    req: types_pb2.AccessRequestV3, flt: types_pb2.AccessRequestFilter, caller: Caller, reviewable: bool
+) -> bool:
+    if flt.ID and req.Metadata.Name != flt.ID:
+        return False
+    if flt.User and req.Spec.User != flt.User:
+        return False
+    if flt.State != types_pb2.NONE and req.Spec.State != flt.State:
+        return False
+    reviewed = any(r.Author == caller.user for r in req.Spec.Reviews)
+    if flt.Scope == types_pb2.MY_REQUESTS and req.Spec.User != caller.user:
+        return False
+    needs_review = reviewable and not reviewed and req.Spec.State == types_pb2.PENDING
+    if flt.Scope == types_pb2.NEEDS_REVIEW and not needs_review:
+        return False
+    if flt.Scope == types_pb2.REVIEWED and not reviewed:
+        return False
+    if flt.SearchKeywords:
+        haystack = " ".join([req.Metadata.Name, req.Spec.User, *req.Spec.Roles, req.Spec.RequestReason]).lower()
+        if not all(word.lower() in haystack for word in flt.SearchKeywords):
+            return False
+    return True
+
+
+def _sort_key(req: types_pb2.AccessRequestV3, sort: int) -> tuple[str | int, str]:
+    if sort == authservice_pb2.CREATED:
+        created = req.Spec.Created
+        return (created.seconds * 1_000_000_000 + created.nanos, req.Metadata.Name)
+    if sort == authservice_pb2.STATE:
+        return (req.Spec.State, req.Metadata.Name)
+    if sort == authservice_pb2.USER:
+        return (req.Spec.User, req.Metadata.Name)
+    return (req.Metadata.Name, req.Metadata.Name)
+
+
+def _encode_key(key: tuple[str | int, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode()
+
+
+def _decode_key(text: str) -> tuple[str | int, str]:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(text.encode()))
+    except (binascii.Error, ValueError) as exc:
+        raise BadParameter("invalid StartKey") from exc
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not isinstance(value[0], str | int)
+        or not isinstance(value[1], str)
+    ):
+        raise BadParameter("invalid StartKey")
+    return (value[0], value[1])

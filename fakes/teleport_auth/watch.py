@@ -1,0 +1,154 @@
+"""Watch fan-out: every watcher gets the events that match its kinds, in publication order.
+
+Each watcher has its own bounded queue, so a slow watcher never blocks the publisher or other watchers. When a
+watcher's queue overflows it is closed with a ConnectionProblem (UNAVAILABLE), as Teleport's fanout closes a
+watcher that falls behind; the client is expected to reconnect and resynchronise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sidecar.teleport.wire import event_pb2, types_pb2
+
+from .errors import AuthError, BadParameter, ConnectionProblem
+
+KIND_ACCESS_REQUEST = "access_request"
+SUPPORTED_KINDS = frozenset({KIND_ACCESS_REQUEST})
+DEFAULT_QUEUE_SIZE = 1024
+
+_FILTER_KEYS = ("id", "user", "state")
+
+
+@dataclass(frozen=True)
+class RequestFilter:
+    """An `access_request` watch filter (Teleport `AccessRequestFilter.FromMap`)."""
+
+    id: str = ""
+    user: str = ""
+    state: types_pb2.RequestState.ValueType = types_pb2.NONE
+
+    @classmethod
+    def from_map(cls, values: Mapping[str, str]) -> RequestFilter:
+        """Parse the WatchKind filter map; keys other than id/user/state are a BadParameter."""
+        for key in values:
+            if key not in _FILTER_KEYS:
+                raise BadParameter(f'unknown filter key "{key}" for kind "{KIND_ACCESS_REQUEST}"')
+        state_name = values.get("state", "")
+        state = types_pb2.NONE
+        if state_name:
+            try:
+                state = types_pb2.RequestState.Value(state_name)
+            except ValueError:
+                raise BadParameter(f'unknown request state "{state_name}"') from None
+        return cls(id=values.get("id", ""), user=values.get("user", ""), state=state)
+
+    def matches(self, request: types_pb2.AccessRequestV3, deleted: bool = False) -> bool:
+        """Whether a request event passes this filter.
+
+        A DELETE is matched on id and user only: a watcher filtering on a state still learns that a request it
+        saw has gone.
+        """
+        if self.id and request.Metadata.Name != self.id:
+            return False
+        if self.user and request.Spec.User != self.user:
+            return False
+        return deleted or self.state == types_pb2.NONE or request.Spec.State == self.state
+
+
+class Watcher:
+    """One subscriber: a bounded queue of events, closed with an error on overflow or when dropped."""
+
+    def __init__(self, fanout: Fanout, filters: list[RequestFilter], maxsize: int) -> None:
+        self._fanout = fanout
+        self._filters = filters
+        self._queue: asyncio.Queue[event_pb2.Event | None] = asyncio.Queue(maxsize=maxsize)
+        self._error: AuthError | None = None
+
+    def wants(self, request: types_pb2.AccessRequestV3, deleted: bool) -> bool:
+        """Whether any of this watcher's kinds matches the request event."""
+        return any(f.matches(request, deleted) for f in self._filters)
+
+    def offer(self, event: event_pb2.Event) -> None:
+        """Queue an event; close the watcher if it has fallen too far behind."""
+        if self._error is not None:
+            return
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.fail(ConnectionProblem("watcher queue overflow: the client is too slow, reconnect"))
+
+    def fail(self, error: AuthError) -> None:
+        """Close the watcher: its consumer gets `error` after the events already queued are discarded."""
+        if self._error is not None:
+            return
+        self._error = error
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._queue.put_nowait(None)
+        self._fanout.unsubscribe(self)
+
+    async def next(self) -> event_pb2.Event:
+        """The next event, in order; raises the closing error once the watcher is closed."""
+        event = await self._queue.get()
+        if event is None:
+            assert self._error is not None
+            raise self._error
+        return event
+
+    def close(self) -> None:
+        """Unsubscribe (the consumer has gone)."""
+        self._fanout.unsubscribe(self)
+
+
+class Fanout:
+    """The set of live watchers."""
+
+    def __init__(self, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
+        self._watchers: list[Watcher] = []
+        self._queue_size = queue_size
+
+    def subscribe(self, filters: list[RequestFilter]) -> Watcher:
+        """Register a watcher; events published from now on are queued for it."""
+        watcher = Watcher(self, filters, self._queue_size)
+        self._watchers.append(watcher)
+        return watcher
+
+    def unsubscribe(self, watcher: Watcher) -> None:
+        """Forget a watcher (idempotent)."""
+        if watcher in self._watchers:
+            self._watchers.remove(watcher)
+
+    @property
+    def count(self) -> int:
+        """Number of live watchers."""
+        return len(self._watchers)
+
+    def publish_put(self, request: types_pb2.AccessRequestV3) -> None:
+        """Send a PUT with a snapshot of the request to matching watchers."""
+        event = event_pb2.Event(Type=event_pb2.PUT)
+        event.AccessRequest.CopyFrom(request)
+        for watcher in list(self._watchers):
+            if watcher.wants(request, deleted=False):
+                watcher.offer(event)
+
+    def publish_delete(self, request: types_pb2.AccessRequestV3) -> None:
+        """Send a DELETE (resource header only) for a request that is gone."""
+        event = event_pb2.Event(Type=event_pb2.DELETE)
+        header = event.ResourceHeader
+        header.Kind = KIND_ACCESS_REQUEST
+        header.Version = "v3"
+        header.Metadata.Name = request.Metadata.Name
+        header.Metadata.Namespace = "default"
+        for watcher in list(self._watchers):
+            if watcher.wants(request, deleted=True):
+                watcher.offer(event)
+
+    def drop_all(self, reason: str) -> int:
+        """Close every watcher with UNAVAILABLE; returns how many were closed."""
+        watchers = list(self._watchers)
+        for watcher in watchers:
+            watcher.fail(ConnectionProblem(reason))
+        return len(watchers)
