@@ -1,0 +1,252 @@
+"""The plugin-data codec: `PluginData` ↔ the flat string map the Go plugin stores in Teleport.
+
+Keys and encodings are the Go plugin's (TP `lib/plugindata/access_request.go` + `accessrequest/plugindata.go`),
+so a deployment can switch between the Go plugin and this sidecar without losing state:
+
+    user, roles (","-joined), resources (JSON list), request_reason, reviews_count ("" for 0),
+    resolution, resolve_reason, max_duration (RFC 3339), system_annotations (JSON object of lists),
+    suggested_reviewers (JSON list), logins_by_role (JSON object of lists), messages ("chan/post,...")
+
+Optional values encode to "" when empty; Teleport deletes a key set to "", so stored maps omit them.
+JSON is written the way Go's json.Marshal writes it: no spaces, sorted object keys, `<`, `>`, `&`,
+U+2028 and U+2029 escaped, and an empty list of a map entry written as `null` (a nil Go slice).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sidecar.engine.model import PostRef
+from sidecar.errors import PermanentError
+
+__all__ = [
+    "KEYS",
+    "PluginData",
+    "PluginDataError",
+    "Resolution",
+    "decode",
+    "encode",
+    "go_json",
+]
+
+KEYS: tuple[str, ...] = (
+    "user",
+    "roles",
+    "resources",
+    "request_reason",
+    "reviews_count",
+    "resolution",
+    "resolve_reason",
+    "max_duration",
+    "system_annotations",
+    "suggested_reviewers",
+    "logins_by_role",
+    "messages",
+)
+
+# Keys older (Slack-era) plugin versions wrote for a single message; read, never written.
+_LEGACY_CHANNEL_KEY = "channel_id"
+_LEGACY_TIMESTAMP_KEY = "timestamp"
+
+
+class Resolution(enum.Enum):
+    """The stored resolution tag; UNRESOLVED is the empty string."""
+
+    UNRESOLVED = ""
+    APPROVED = "APPROVED"
+    DENIED = "DENIED"
+    EXPIRED = "EXPIRED"
+    PROMOTED = "PROMOTED"
+
+
+class PluginDataError(PermanentError):
+    """A stored value cannot be decoded, or a record cannot be encoded without corrupting it."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"plugin data key {key!r}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class PluginData:
+    """What the plugin remembers about one access request."""
+
+    user: str = ""
+    roles: tuple[str, ...] = ()
+    resources: tuple[str, ...] = ()
+    request_reason: str = ""
+    reviews_count: int = 0
+    resolution: Resolution = Resolution.UNRESOLVED
+    resolve_reason: str = ""
+    max_duration: datetime | None = None
+    system_annotations: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    suggested_reviewers: tuple[str, ...] = ()
+    logins_by_role: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    messages: tuple[PostRef, ...] = ()
+
+
+def go_json(value: object) -> str:
+    """Serialise like Go's json.Marshal: compact, sorted keys, HTML-safe escapes, raw non-ASCII."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    # These characters can only occur inside JSON strings, so replacing them everywhere is safe.
+    return (
+        text.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
+
+
+def _format_rfc3339(moment: datetime) -> str:
+    # Go's time.RFC3339 layout: whole seconds, "Z" for UTC, otherwise "+hh:mm".
+    if moment.tzinfo is None:
+        raise PluginDataError("max_duration", "timestamp has no time zone")
+    offset = moment.utcoffset() or timedelta(0)
+    base = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if offset == timedelta(0):
+        return base + "Z"
+    total = int(offset.total_seconds())
+    sign = "+" if total >= 0 else "-"
+    hours, minutes = divmod(abs(total) // 60, 60)
+    return f"{base}{sign}{hours:02d}:{minutes:02d}"
+
+
+def _encode_list_map(mapping: Mapping[str, tuple[str, ...]]) -> str:
+    if not mapping:
+        return ""
+    # An empty list is a nil slice on the Go side (protobuf leaves it unset), which Marshal writes as null.
+    return go_json({name: (list(values) if values else None) for name, values in mapping.items()})
+
+
+def _encode_messages(messages: tuple[PostRef, ...]) -> str:
+    for ref in messages:
+        for part in (ref.channel_id, ref.post_id):
+            if not part or "/" in part or "," in part:
+                raise PluginDataError("messages", f"post reference {part!r} is empty or contains '/' or ','")
+    return ",".join(f"{ref.channel_id}/{ref.post_id}" for ref in messages)
+
+
+def encode(data: PluginData) -> dict[str, str]:
+    """Encode every key; empty values are "" (the Go CAS sends exactly this for the empty record)."""
+    return {
+        "user": data.user,
+        "roles": ",".join(data.roles),
+        "resources": go_json(list(data.resources)) if data.resources else "",
+        "request_reason": data.request_reason,
+        "reviews_count": str(data.reviews_count) if data.reviews_count else "",
+        "resolution": data.resolution.value,
+        "resolve_reason": data.resolve_reason,
+        "max_duration": _format_rfc3339(data.max_duration) if data.max_duration is not None else "",
+        "system_annotations": _encode_list_map(data.system_annotations),
+        "suggested_reviewers": go_json(list(data.suggested_reviewers)) if data.suggested_reviewers else "",
+        "logins_by_role": _encode_list_map(data.logins_by_role),
+        "messages": _encode_messages(data.messages),
+    }
+
+
+def _load_json(key: str, raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise PluginDataError(key, f"invalid JSON: {exc}") from None
+
+
+def _string_list(key: str, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise PluginDataError(key, "expected a JSON array of strings")
+    return tuple(value)
+
+
+def _decode_list(data: Mapping[str, str], key: str) -> tuple[str, ...]:
+    raw = data.get(key, "")
+    return _string_list(key, _load_json(key, raw)) if raw else ()
+
+
+def _decode_list_map(data: Mapping[str, str], key: str) -> dict[str, tuple[str, ...]]:
+    raw = data.get(key, "")
+    if not raw:
+        return {}
+    value = _load_json(key, raw)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise PluginDataError(key, "expected a JSON object of string arrays")
+    return {name: _string_list(key, items) for name, items in value.items()}
+
+
+def _decode_count(raw: str) -> int:
+    if not raw:
+        return 0
+    # Go's strconv.Atoi: optional sign and ASCII digits only (int() would also take "1_0" or " 1").
+    digits = raw[1:] if raw[:1] in "+-" else raw
+    if not digits.isascii() or not digits.isdigit():
+        raise PluginDataError("reviews_count", f"not an integer: {raw!r}")
+    count = int(raw)
+    if count < 0:
+        raise PluginDataError("reviews_count", f"negative count: {raw!r}")
+    return count
+
+
+def _decode_resolution(raw: str) -> Resolution:
+    try:
+        return Resolution(raw)
+    except ValueError:
+        raise PluginDataError("resolution", f"unknown resolution tag {raw!r}") from None
+
+
+def _decode_time(raw: str) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise PluginDataError("max_duration", f"not an RFC 3339 timestamp: {raw!r}") from None
+    if moment.tzinfo is None:
+        raise PluginDataError("max_duration", f"timestamp has no time zone: {raw!r}")
+    return moment
+
+
+def _decode_messages(data: Mapping[str, str]) -> tuple[PostRef, ...]:
+    refs: list[PostRef] = []
+    raw = data.get("messages", "")
+    if raw:
+        for item in raw.split(","):
+            parts = item.split("/")
+            # Go skips entries that are not exactly "<channel>/<post>".
+            if len(parts) == 2:
+                refs.append(PostRef(channel_id=parts[0], post_id=parts[1]))
+    channel, timestamp = data.get(_LEGACY_CHANNEL_KEY, ""), data.get(_LEGACY_TIMESTAMP_KEY, "")
+    if channel and timestamp:
+        legacy = PostRef(channel_id=channel, post_id=timestamp)
+        # Go appends it unconditionally; once re-encoded into `messages` it would count twice.
+        if legacy not in refs:
+            refs.append(legacy)
+    return tuple(refs)
+
+
+def decode(data: Mapping[str, str]) -> PluginData:
+    """Decode a stored map (missing keys read as ""). Raises PluginDataError naming a malformed key."""
+    roles = data.get("roles", "")
+    return PluginData(
+        user=data.get("user", ""),
+        roles=tuple(roles.split(",")) if roles else (),
+        resources=_decode_list(data, "resources"),
+        request_reason=data.get("request_reason", ""),
+        reviews_count=_decode_count(data.get("reviews_count", "")),
+        resolution=_decode_resolution(data.get("resolution", "")),
+        resolve_reason=data.get("resolve_reason", ""),
+        max_duration=_decode_time(data.get("max_duration", "")),
+        system_annotations=_decode_list_map(data, "system_annotations"),
+        suggested_reviewers=_decode_list(data, "suggested_reviewers"),
+        logins_by_role=_decode_list_map(data, "logins_by_role"),
+        messages=_decode_messages(data),
+    )
