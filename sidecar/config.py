@@ -43,6 +43,9 @@ __all__ = [
     "ENV_IDENTITY",
     "ENV_MATTERMOST_TOKEN",
     "ENV_MATTERMOST_URL",
+    "LOG_FORMATS",
+    "LOG_OUTPUT_ALIASES",
+    "LOG_SEVERITIES",
     "Config",
     "LogConfig",
     "MattermostConfig",
@@ -72,7 +75,8 @@ _LEGACY_KEYS: Final = frozenset(
     {"http", "mattermost.team", "mattermost.channel", "mattermost.secret"},
 )
 
-_SEVERITIES: Final[Mapping[str, str]] = {
+# Accepted `log.severity` spellings (lower-cased) → the normalised name.
+LOG_SEVERITIES: Final[Mapping[str, str]] = {
     "info": "info",
     "err": "error",
     "error": "error",
@@ -81,8 +85,9 @@ _SEVERITIES: Final[Mapping[str, str]] = {
     "warning": "warn",
     "trace": "trace",
 }
-_FORMATS: Final = ("text", "json")
-_OUTPUT_ALIASES: Final[Mapping[str, str]] = {
+LOG_FORMATS: Final = ("text", "json")
+# `log.output` keywords (lower-cased) → the normalised name; any other value is a file path.
+LOG_OUTPUT_ALIASES: Final[Mapping[str, str]] = {
     "stderr": "stderr",
     "error": "stderr",
     "2": "stderr",
@@ -166,16 +171,15 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(source)
     except tomllib.TOMLDecodeError as exc:
-        # tomllib's messages never quote the document, so a token on the bad line cannot leak.
+        # tomllib's messages quote at most a key name or one character, never a value, so a token
+        # on the bad line does not leak.
         raise ConfigError(_syntax_message(path, source, str(exc))) from None
 
 
 def _syntax_message(path: Path, source: str, message: str) -> str:
     match = _TOML_POSITION.match(message)
     if match:
-        return text.CONFIG_SYNTAX.format(
-            path=path, line=match["line"], column=match["column"], reason=match["reason"]
-        )
+        return text.CONFIG_SYNTAX.format(path=path, line=match["line"], column=match["column"], reason=match["reason"])
     # "(at end of document)": point at the last line.
     reason = message.removesuffix(" (at end of document)")
     last_line = source.count("\n") + (0 if source.endswith("\n") or not source else 1)
@@ -226,8 +230,8 @@ def _type_name(value: object) -> str:
     return type(value).__name__
 
 
-def _wrong_type(key: str, expected: str, value: object) -> ConfigError:
-    return ConfigError(text.WRONG_TYPE.format(key=key, expected=expected, actual=_type_name(value)))
+def _wrong_type(key: str, expected: str, value: object = None, actual: str = "") -> ConfigError:
+    return ConfigError(text.WRONG_TYPE.format(key=key, expected=expected, actual=actual or _type_name(value)))
 
 
 def _table(document: Mapping[str, Any], section: str) -> Mapping[str, Any]:
@@ -253,8 +257,12 @@ def _bool(table: Mapping[str, Any], section: str, key: str) -> bool:
 
 def _string_list(table: Mapping[str, Any], section: str, key: str) -> tuple[str, ...]:
     value = table.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+    if not isinstance(value, list):
         raise _wrong_type(f"{section}.{key}", "an array of strings", value)
+    for item in value:
+        if not isinstance(item, str):
+            actual = f"an array containing {_type_name(item)}"
+            raise _wrong_type(f"{section}.{key}", "an array of strings", actual=actual)
     return tuple(value)
 
 
@@ -390,9 +398,7 @@ class _RawConfig:
         provided = [key for key in _TLS_KEYS if values[key]]
         if provided and len(provided) < len(_TLS_KEYS):
             missing = [key for key in _TLS_KEYS if not values[key]]
-            raise ConfigError(
-                text.PARTIAL_TLS.format(provided=_backquoted(provided), missing=_backquoted(missing))
-            )
+            raise ConfigError(text.PARTIAL_TLS.format(provided=_backquoted(provided), missing=_backquoted(missing)))
         if self.identity and provided:
             raise ConfigError(text.IDENTITY_EXCLUSIVE)
         if self.refresh_identity and not self.identity:
@@ -420,13 +426,13 @@ class _RawConfig:
         return merged
 
     def _log(self) -> LogConfig:
-        severity = _SEVERITIES.get(self.log_severity.lower()) if self.log_severity else "info"
+        severity = LOG_SEVERITIES.get(self.log_severity.lower()) if self.log_severity else "info"
         if severity is None:
             raise ConfigError(text.UNSUPPORTED_SEVERITY.format(value=text.go_quote(self.log_severity)))
         log_format = self.log_format.lower() or "text"
-        if log_format not in _FORMATS:
+        if log_format not in LOG_FORMATS:
             raise ConfigError(text.UNSUPPORTED_FORMAT.format(value=text.go_quote(self.log_format)))
-        output = _OUTPUT_ALIASES.get(self.log_output.lower(), self.log_output) if self.log_output else "stderr"
+        output = LOG_OUTPUT_ALIASES.get(self.log_output.lower(), self.log_output) if self.log_output else "stderr"
         return LogConfig(output=output, severity=severity, format=log_format)
 
 

@@ -94,4 +94,3 @@ def _decimal(value: int, unit: int) -> str:
         return str(whole)
     digits = str(frac).rjust(len(str(unit)) - 1, "0").rstrip("0")
     return f"{whole}.{digits}"
-
