@@ -1,0 +1,152 @@
+"""In-memory fakes of the engine ports (sidecar/engine/ports.py) for unit tests.
+
+FakePluginDataStore reproduces Teleport's plugin-data update semantics (TP `api/types/plugin_data.go`):
+Expect is checked against the stored entry (a missing entry or key reads as ""), a key Set to "" is
+deleted, and an entry left empty is removed. FakeChat records every call and can be told to fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from sidecar.engine.model import Channel, PostRef
+from sidecar.errors import AccessDenied, CompareFailed, NotFound, RecipientError
+
+
+@dataclass
+class StoreWrite:
+    """One successful update call, as the store saw it."""
+
+    request_id: str
+    set_: dict[str, str]
+    expect: dict[str, str]
+
+
+class FakePluginDataStore:
+    """PluginDataStore with real compare-and-swap semantics; yields to the loop on every call."""
+
+    def __init__(self, known_requests: set[str] | None = None) -> None:
+        self.entries: dict[str, dict[str, str]] = {}
+        self.writes: list[StoreWrite] = []
+        self.conflicts = 0
+        self.known_requests = known_requests
+        # Called before each update is checked; may raise (fault injection) or change entries (races).
+        self.before_update: Callable[[str], None] | None = None
+        self.get_errors: list[Exception] = []
+
+    async def get(self, request_id: str) -> dict[str, str] | None:
+        await asyncio.sleep(0)
+        if self.get_errors:
+            raise self.get_errors.pop(0)
+        entry = self.entries.get(request_id)
+        return dict(entry) if entry is not None else None
+
+    async def update(self, request_id: str, set_: Mapping[str, str], expect: Mapping[str, str]) -> None:
+        await asyncio.sleep(0)
+        if self.known_requests is not None and request_id not in self.known_requests:
+            raise NotFound(f"access request {request_id} not found")
+        if self.before_update is not None:
+            self.before_update(request_id)
+        entry = self.entries.get(request_id)
+        for key, want in expect.items():
+            have = entry.get(key, "") if entry is not None else ""
+            if have != want:
+                self.conflicts += 1
+                raise CompareFailed(f"plugin data {key!r}: expected {want!r}, found {have!r}")
+        updated = dict(entry or {})
+        for key, value in set_.items():
+            if value:
+                updated[key] = value
+            else:
+                updated.pop(key, None)
+        if updated:
+            self.entries[request_id] = updated
+        else:
+            self.entries.pop(request_id, None)
+        self.writes.append(StoreWrite(request_id, dict(set_), dict(expect)))
+
+
+class FakeRoleLookup:
+    """RoleLookup over a dict; `denied` makes every lookup raise AccessDenied."""
+
+    def __init__(self, logins: Mapping[str, list[str]] | None = None, *, denied: bool = False) -> None:
+        self.logins = dict(logins or {})
+        self.denied = denied
+        self.calls: list[str] = []
+
+    async def role_logins(self, role: str) -> list[str]:
+        self.calls.append(role)
+        if self.denied:
+            raise AccessDenied("access denied to perform action 'read' on 'role'")
+        if role not in self.logins:
+            raise NotFound(f"role {role} is not found")
+        return list(self.logins[role])
+
+
+@dataclass(frozen=True)
+class SentPost:
+    """A post the fake accepted."""
+
+    channel_id: str
+    post_id: str
+    message: str
+    root_id: str
+
+
+@dataclass
+class FakeChat:
+    """ChatPort recording calls. `channels` maps recipient strings to channel ids."""
+
+    channels: dict[str, str] = field(default_factory=dict)
+    resolve_errors: dict[str, Exception] = field(default_factory=dict)
+    post_errors: dict[str, Exception] = field(default_factory=dict)  # channel id → error for new root posts
+    reply_errors: dict[str, Exception] = field(default_factory=dict)  # root post id → error for replies
+    edit_errors: dict[str, Exception] = field(default_factory=dict)  # post id → error
+    posts: list[SentPost] = field(default_factory=list)
+    edits: list[tuple[PostRef, str]] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)
+    adopted: list[PostRef] = field(default_factory=list)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    async def check_health(self) -> None:
+        await asyncio.sleep(0)
+
+    async def resolve(self, recipient: str) -> Channel:
+        await asyncio.sleep(0)
+        self.resolved.append(recipient)
+        if recipient in self.resolve_errors:
+            raise self.resolve_errors[recipient]
+        if recipient not in self.channels:
+            raise RecipientError(recipient, "no such user or channel")
+        return Channel(id=self.channels[recipient], recipient=recipient)
+
+    async def post(self, channel_id: str, message: str, root_id: str = "") -> PostRef:
+        await asyncio.sleep(0)
+        errors = self.reply_errors if root_id else self.post_errors
+        key = root_id or channel_id
+        if key in errors:
+            raise errors[key]
+        post = SentPost(channel_id, f"post-{next(self._ids)}", message, root_id)
+        self.posts.append(post)
+        return PostRef(channel_id=channel_id, post_id=post.post_id)
+
+    async def edit(self, post: PostRef, message: str) -> None:
+        await asyncio.sleep(0)
+        if post.post_id in self.edit_errors:
+            raise self.edit_errors[post.post_id]
+        ours = any(sent.post_id == post.post_id and not sent.root_id for sent in self.posts)
+        # Posts the Go plugin made before us are not in `posts`; tests list them in `adopted`.
+        if not ours and post not in self.adopted:
+            raise NotFound(f"post {post.post_id} not found")
+        self.edits.append((post, message))
+
+    def root_posts(self) -> list[SentPost]:
+        """New (non-reply) posts, in order."""
+        return [post for post in self.posts if not post.root_id]
+
+    def replies(self) -> list[SentPost]:
+        """Thread replies, in order."""
+        return [post for post in self.posts if post.root_id]
