@@ -1,0 +1,205 @@
+"""`MattermostBot`: the engine's ChatPort over `MattermostClient`, with lookup caches.
+
+Resolution follows the Go plugin (TP `mattermost/bot.go` `FetchRecipient`): an email becomes the bot's
+DM channel with that user, `team/channel` becomes that channel (URL names, not display names), anything
+else is refused with the Go text. Unlike Go, a failed lookup raises RecipientError instead of returning
+a recipient with an empty channel id; the engine skips it with a warning.
+
+Caching, so a steady-state notification costs one call per recipient (the POST):
+- a resolved recipient is reused for `resolve_ttl` seconds without any lookup;
+- after that, the GET lookups are revalidated with ETags by the client (304, no body), and the DM
+  channel of a user id already seen is reused (DM creation is idempotent on the server anyway);
+- a post refused with 403/404 drops the cached recipients of that channel, so the next event
+  resolves them afresh.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable
+
+from sidecar.engine.model import Channel, PostRef
+from sidecar.errors import (
+    AccessDenied,
+    NotFound,
+    PermanentError,
+    RecipientError,
+    SidecarError,
+    TransientError,
+    Unauthorized,
+)
+from sidecar.mattermost.cache import LruCache, TtlCache
+from sidecar.mattermost.client import MattermostClient
+from sidecar.mattermost.entities import User
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RESOLVE_TTL = 300.0
+
+# GO (TP mattermost/bot.go FetchRecipient); {name} is %q-quoted.
+RECIPIENT_FORMAT = 'Recipient must be either a user email or a channel in the format "team/channel" but got {name}'
+# GO log messages (go-plugin-behavior.md §8).
+LOOKUP_DM_FAILED = "Failed to lookup direct channel info"
+LOOKUP_CHANNEL_FAILED = "Failed to lookup channel info"
+
+# RFC 5322 dot-atom addr-spec, what Go's mail.ParseAddress accepts for a bare address (non-ASCII allowed,
+# as Go accepts UTF-8 atext). Quoted local parts and domain literals are not supported.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]+"
+_EMAIL = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@{_ATEXT}(?:\.{_ATEXT})*")
+# Alphabet of Mattermost ids (model.NewId); our idempotency keys look like ids.
+_ID_ALPHABET = "ybndrfg8ejkmcpqxot1uwisza345h769"
+
+
+def is_email(name: str) -> bool:
+    """True when `name` is a bare email address (the Go plugin's `lib.IsEmail`)."""
+    return _EMAIL.fullmatch(name) is not None
+
+
+def split_team_channel(name: str) -> tuple[str, str] | None:
+    """`team/channel` → (team, channel); None when `name` does not have exactly two parts."""
+    parts = name.split("/")
+    if len(parts) != 2:
+        return None
+    return parts[0], parts[1]
+
+
+def format_error_text(name: str) -> str:
+    """The Go error for a recipient that is neither an email nor `team/channel`."""
+    return RECIPIENT_FORMAT.format(name=json.dumps(name, ensure_ascii=False))
+
+
+def new_idempotency_key() -> str:
+    """A fresh `pending_post_id`: 26 characters from Mattermost's id alphabet."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(26))
+
+
+class MattermostBot:
+    """Implements sidecar.engine.ports.ChatPort. The client's lifecycle belongs to the caller."""
+
+    def __init__(
+        self,
+        client: MattermostClient,
+        *,
+        resolve_ttl: float = DEFAULT_RESOLVE_TTL,
+        clock: Callable[[], float] = time.monotonic,
+        max_entries: int = 1024,
+    ) -> None:
+        self._client = client
+        self._me: User | None = None
+        self._resolved: TtlCache[str, Channel] = TtlCache(resolve_ttl, max_entries=max_entries, clock=clock)
+        self._dm_by_user: LruCache[str, str] = LruCache(max_entries)
+
+    async def check_health(self) -> None:
+        """GET /users/me; remembers the bot user. Raises Unauthorized for a refused token."""
+        self._me = await self._client.get_me()
+
+    async def bot_user(self) -> User:
+        """The bot's own user, revalidated by ETag on each call (a 304 in steady state)."""
+        self._me = await self._client.get_me()
+        return self._me
+
+    async def resolve(self, recipient: str) -> Channel:
+        """Email → DM channel, `team/channel` → channel. Raises RecipientError when it cannot be resolved.
+
+        Unauthorized and transient errors propagate as they are: they are not about this recipient.
+        """
+        cached = self._resolved.get(recipient)
+        if cached is not None:
+            return cached
+        if is_email(recipient):
+            channel_id = await self._resolve_email(recipient)
+        else:
+            parts = split_team_channel(recipient)
+            if parts is None:
+                raise RecipientError(recipient, format_error_text(recipient))
+            channel_id = await self._resolve_team_channel(recipient, *parts)
+        channel = Channel(id=channel_id, recipient=recipient)
+        self._resolved.put(recipient, channel)
+        return channel
+
+    async def post(
+        self, channel_id: str, message: str, root_id: str = "", *, idempotency_key: str | None = None
+    ) -> PostRef:
+        """Create a post (a reply when `root_id` is set).
+
+        The post carries a `pending_post_id` (`idempotency_key`, or a fresh one), so the client may retry
+        it: the server returns the first post instead of creating a second within 30 s.
+        """
+        key = idempotency_key or new_idempotency_key()
+        try:
+            created = await self._client.create_post(channel_id, message, root_id, pending_post_id=key)
+        except (NotFound, AccessDenied):
+            self._forget_channel(channel_id)
+            raise
+        return PostRef(channel_id=created.channel_id, post_id=created.id)
+
+    async def edit(self, post: PostRef, message: str) -> None:
+        """Replace the text of a post we made (PUT /posts/{id}, the Go plugin's call)."""
+        await self._client.update_post(post.post_id, post.channel_id, message)
+
+    def forget(self, recipient: str) -> None:
+        """Drop the cached resolution of `recipient`."""
+        self._resolved.pop(recipient)
+
+    # ---- resolution --------------------------------------------------------------------------
+
+    async def _resolve_email(self, email: str) -> str:
+        extra = {"mm_user_email": email}
+        try:
+            user = await self._client.get_user_by_email(email)
+            me = await self.bot_user()
+            channel_id = self._dm_by_user.get(user.id)
+            if channel_id is None:
+                channel_id = (await self._client.create_direct_channel(me.id, user.id)).id
+                self._dm_by_user.put(user.id, channel_id)
+        except SidecarError as exc:
+            if (err := _lookup_failed(LOOKUP_DM_FAILED, email, exc, extra)) is None:
+                raise
+            raise err from exc
+        return channel_id
+
+    async def _resolve_team_channel(self, recipient: str, team: str, name: str) -> str:
+        extra = {"mm_team": team, "mm_channel": name}
+        if not team or not name:
+            exc = RecipientError(recipient, "team and channel names must not be empty")
+            log.warning(LOOKUP_CHANNEL_FAILED, extra={**extra, "error": str(exc)})
+            raise exc
+        try:
+            channel = await self._client.get_channel_by_team_and_name(team, name)
+        except SidecarError as exc:
+            if (err := _lookup_failed(LOOKUP_CHANNEL_FAILED, recipient, exc, extra)) is None:
+                raise
+            raise err from exc
+        return channel.id
+
+    def _forget_channel(self, channel_id: str) -> None:
+        self._resolved.drop_where(lambda channel: channel.id == channel_id)
+        for user_id, dm_id in self._dm_by_user.items():
+            if dm_id == channel_id:
+                self._dm_by_user.pop(user_id)
+
+
+def _lookup_failed(message: str, recipient: str, exc: SidecarError, extra: dict[str, str]) -> RecipientError | None:
+    """Log a failed lookup as the Go plugin does; the RecipientError to raise, or None to re-raise `exc`.
+
+    Server refusals are WARN, like Go's API errors; transport problems are ERROR. Only refusals about
+    this recipient become RecipientError: a refused token or an outage is not the recipient's fault.
+    """
+    level = logging.ERROR if isinstance(exc, TransientError) else logging.WARNING
+    log.log(level, message, extra={**extra, "error": str(exc)})
+    if isinstance(exc, Unauthorized) or not isinstance(exc, PermanentError):
+        return None
+    by_email = message == LOOKUP_DM_FAILED
+    if isinstance(exc, NotFound):
+        reason = "no such user" if by_email else "no such team or channel"
+        hint = "check the address" if by_email else "use the team and channel URL names, not display names"
+    elif isinstance(exc, AccessDenied):
+        reason = "the bot is not allowed to look it up"
+        hint = "run `teleport-mattermost check` for details"
+    else:
+        reason, hint = "lookup failed", ""
+    return RecipientError(recipient, f"{reason}: {exc}", hint)
