@@ -1,0 +1,190 @@
+"""The fake Auth's admin HTTP API (aiohttp, loopback, JSON) for fault injection and test assertions.
+
+Routes (request bodies are JSON objects; errors answer 400/404 with {"error": "..."}):
+
+    GET  /health                       {"status": "ok", "cluster_name": ...}
+    GET  /state                        {"requests": [...], "plugin_data": [...], "watchers": N, "faults": {...}}
+    GET  /requests                     every stored access request (protobuf JSON, field names as in the proto)
+    GET  /requests/{id}                one request, 404 when unknown
+    POST /requests/{id}/expire         expire the request now (deleted, DELETE event sent); 404 when unknown
+    GET  /plugin-data                  every plugin data record (kept after its request is deleted)
+    GET  /plugin-data/{id}             the records of one request (a list, empty when none)
+    GET  /watchers                     {"count": N} live WatchEvents streams
+    POST /faults/drop-watchers         close every watch stream now with UNAVAILABLE -> {"dropped": N}
+    POST /faults/refuse                {"seconds": S}: fail every RPC with UNAVAILABLE for S seconds and close
+                                       all watch streams now; S = 0 ends the window
+    POST /faults/latency               {"seconds": S, "method": "Ping"}: delay calls ("method" omitted = all calls;
+                                       S = 0 removes the delay)
+    POST /faults/fail                  {"method": "UpdatePluginData", "count": N, "code": "UNAVAILABLE",
+                                       "message": "..."}: fail the next N calls of the method ("*" = any method)
+                                       with the gRPC status code name
+    POST /faults/clear                 remove every fault
+    GET  /faults                       the current fault settings
+
+Method names are the RPC names without the service (`Ping`, `WatchEvents`, `GetPluginData`, `GetUser`, ...).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import grpc
+from aiohttp import web
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from .errors import NotFound
+from .faults import ANY_METHOD, Faults
+from .state import AuthState
+
+
+def message_json(msg: Message) -> dict[str, Any]:
+    """A protobuf message as JSON with the proto's own field names."""
+    return json_format.MessageToDict(msg, preserving_proto_field_name=True)
+
+
+class _BadRequest(Exception):
+    pass
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        value = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _BadRequest(f"request body is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise _BadRequest("request body must be a JSON object")
+    return value
+
+
+def _number(body: dict[str, Any], key: str, default: float | None = None) -> float:
+    value = body.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise _BadRequest(f'"{key}" must be a non-negative number')
+    return float(value)
+
+
+def _string(body: dict[str, Any], key: str, default: str) -> str:
+    value = body.get(key, default)
+    if not isinstance(value, str) or not value:
+        raise _BadRequest(f'"{key}" must be a non-empty string')
+    return value
+
+
+class AdminAPI:
+    """Builds the aiohttp application over the server's state and faults."""
+
+    def __init__(self, state: AuthState, faults: Faults, cluster_name: str) -> None:
+        self._state = state
+        self._faults = faults
+        self._cluster_name = cluster_name
+
+    def app(self) -> web.Application:
+        """The aiohttp application with every route."""
+        app = web.Application(middlewares=[self._errors])
+        r = app.router
+        r.add_get("/health", self._health)
+        r.add_get("/state", self._full_state)
+        r.add_get("/requests", self._requests)
+        r.add_get("/requests/{id}", self._request)
+        r.add_post("/requests/{id}/expire", self._expire)
+        r.add_get("/plugin-data", self._plugin_data)
+        r.add_get("/plugin-data/{id}", self._plugin_data_of)
+        r.add_get("/watchers", self._watchers)
+        r.add_get("/faults", self._fault_state)
+        r.add_post("/faults/drop-watchers", self._drop)
+        r.add_post("/faults/refuse", self._refuse)
+        r.add_post("/faults/latency", self._latency)
+        r.add_post("/faults/fail", self._fail)
+        r.add_post("/faults/clear", self._clear)
+        return app
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            response: web.StreamResponse = await handler(request)
+            return response
+        except _BadRequest as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        except NotFound as exc:
+            return web.json_response({"error": exc.message}, status=404)
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "cluster_name": self._cluster_name})
+
+    async def _full_state(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "requests": [message_json(r) for r in self._state.all_requests()],
+                "plugin_data": [message_json(p) for p in self._state.all_plugin_data()],
+                "watchers": self._state.fanout.count,
+                "faults": self._faults.snapshot(),
+            }
+        )
+
+    async def _requests(self, request: web.Request) -> web.Response:
+        return web.json_response([message_json(r) for r in self._state.all_requests()])
+
+    async def _request(self, request: web.Request) -> web.Response:
+        return web.json_response(message_json(self._state.get_request(request.match_info["id"])))
+
+    async def _expire(self, request: web.Request) -> web.Response:
+        request_id = request.match_info["id"]
+        self._state.expire_request(request_id)
+        return web.json_response({"expired": request_id})
+
+    async def _plugin_data(self, request: web.Request) -> web.Response:
+        return web.json_response([message_json(p) for p in self._state.all_plugin_data()])
+
+    async def _plugin_data_of(self, request: web.Request) -> web.Response:
+        request_id = request.match_info["id"]
+        records = [p for p in self._state.all_plugin_data() if p.Metadata.Name == request_id]
+        return web.json_response([message_json(p) for p in records])
+
+    async def _watchers(self, request: web.Request) -> web.Response:
+        return web.json_response({"count": self._state.fanout.count})
+
+    async def _fault_state(self, request: web.Request) -> web.Response:
+        return web.json_response(self._faults.snapshot())
+
+    async def _drop(self, request: web.Request) -> web.Response:
+        dropped = self._state.fanout.drop_all("watch stream dropped by the admin API")
+        return web.json_response({"dropped": dropped})
+
+    async def _refuse(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        seconds = _number(body, "seconds")
+        self._faults.refuse_for(seconds)
+        dropped = self._state.fanout.drop_all("auth server is refusing connections") if seconds > 0 else 0
+        return web.json_response({"refusing_s": seconds, "dropped": dropped})
+
+    async def _latency(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        seconds = _number(body, "seconds")
+        method = _string(body, "method", ANY_METHOD)
+        self._faults.set_latency(seconds, method)
+        return web.json_response(self._faults.snapshot())
+
+    async def _fail(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        method = _string(body, "method", ANY_METHOD)
+        count = _number(body, "count", 1)
+        if count < 1 or count != int(count):
+            raise _BadRequest('"count" must be a positive integer')
+        code_name = _string(body, "code", "UNAVAILABLE").upper()
+        try:
+            code = grpc.StatusCode[code_name]
+        except KeyError:
+            raise _BadRequest(f"unknown gRPC status code {code_name!r}") from None
+        if code == grpc.StatusCode.OK:
+            raise _BadRequest("code OK is not a failure")
+        message = _string(body, "message", f"injected {code_name} failure")
+        self._faults.fail_next(method, int(count), code, message)
+        return web.json_response(self._faults.snapshot())
+
+    async def _clear(self, request: web.Request) -> web.Response:
+        self._faults.clear()
+        return web.json_response(self._faults.snapshot())
