@@ -247,7 +247,7 @@ def _quote(value: str) -> str:
 
 
 class _Formatter(logging.Formatter):
-    def __init__(self, show_traceback: bool) -> None:
+    def __init__(self, show_traceback: bool = False) -> None:
         super().__init__()
         self.show_traceback = show_traceback
 
