@@ -222,7 +222,7 @@ class MattermostClient:
         if query:
             path += "?" + "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in query.items())
         retryable = idempotent if idempotent is not None else method in ("GET", "PUT")
-        delay = 0.0
+        backoff = self._retry.backoff(self._sleep)
         attempt = 0
         while True:
             attempt += 1
@@ -239,9 +239,8 @@ class MattermostClient:
             except TransientError:
                 if not retryable or attempt >= self._retry.attempts:
                     raise
-                delay = self._retry.next_delay(delay)
-                log.debug("Mattermost call failed, retrying", extra={**_ctx(method, template), "delay": delay})
-                await self._sleep(delay)
+                log.debug("Mattermost call failed, retrying after a backoff", extra=_ctx(method, template))
+                await backoff.wait()
                 continue
             if reply.status == 304:
                 if cached is None:

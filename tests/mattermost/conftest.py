@@ -31,7 +31,7 @@ def make_client(url: str, fake_time: FakeTime, **kwargs: object) -> MattermostCl
     """A client on fake time whose retry jitter always picks the upper bound (deterministic delays)."""
     options: dict[str, object] = {
         "timeout": 2.0,
-        "retry": RetryPolicy(attempts=4, base=0.5, cap=4.0, uniform=lambda low, high: high),
+        "retry": RetryPolicy(attempts=4, base=0.5, cap=4.0, rand=lambda: 1.0),
         "gate": RateLimitGate(clock=fake_time.clock, sleep=fake_time.sleep),
         "sleep": fake_time.sleep,
         "trust_env": False,

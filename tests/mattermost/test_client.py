@@ -195,7 +195,7 @@ async def test_get_retries_transient_with_backoff(
     me = await client.get_me()
     assert me.id == BOT_ID
     assert len(stub.seen) == 3
-    assert fake_time.sleeps == [0.5, 1.5]  # decorrelated jitter, upper bound picked by the test policy
+    assert fake_time.sleeps == [1.5, 4.0]  # decorrelated jitter, upper bound picked by the test policy
 
 
 async def test_retries_are_bounded(client: MattermostClient, stub: StubServer, fake_time: FakeTime) -> None:
@@ -203,7 +203,7 @@ async def test_retries_are_bounded(client: MattermostClient, stub: StubServer, f
     with pytest.raises(TransientError):
         await client.get_me()
     assert len(stub.seen) == 4
-    assert fake_time.sleeps == [0.5, 1.5, 4.0]  # capped
+    assert fake_time.sleeps == [1.5, 4.0, 4.0]  # capped
 
 
 async def test_post_without_key_is_never_retried(client: MattermostClient, stub: StubServer) -> None:

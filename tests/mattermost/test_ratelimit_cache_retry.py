@@ -82,19 +82,14 @@ def test_ttl_cache_expires_and_drops_by_value() -> None:
     assert cache.get("x") is None
 
 
-def test_decorrelated_jitter_grows_within_bounds() -> None:
-    draws: list[tuple[float, float]] = []
-
-    def record(low: float, high: float) -> float:
-        draws.append((low, high))
-        return high
-
-    policy = RetryPolicy(base=1.0, cap=10.0, uniform=record)
-    delays = [0.0]
-    for _ in range(4):
-        delays.append(policy.next_delay(delays[-1]))
-    assert delays[1:] == [1.0, 3.0, 9.0, 10.0]
-    assert draws == [(1.0, 1.0), (1.0, 3.0), (1.0, 9.0), (1.0, 27.0)]
+async def test_retry_policy_backoff_is_fresh_per_call_and_capped() -> None:
+    time = FakeTime()
+    policy = RetryPolicy(base=1.0, cap=10.0, rand=lambda: 1.0)
+    first = policy.backoff(time.sleep)
+    for _ in range(3):
+        await first.wait()
+    await policy.backoff(time.sleep).wait()
+    assert time.sleeps == [3.0, 9.0, 10.0, 3.0]
 
 
 @pytest.mark.parametrize("kwargs", [{"attempts": 0}, {"base": 0.0}, {"base": 5.0, "cap": 1.0}])
