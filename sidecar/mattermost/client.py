@@ -56,7 +56,13 @@ DEFAULT_TIMEOUT: Final = 10.0  # seconds per request, like the Go plugin (never 
 _MAX_SERVER_TEXT: Final = 300
 # Go's url.PathEscape leaves these reserved characters alone inside a path segment.
 _PATH_SAFE: Final = "$&+:=@"
+_ROUTE_404_ID: Final = "api.context.404.app_error"
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+class RouteNotFound(NotFound):
+    """404 `api.context.404.app_error`: the server has no such API route (an invalid name, or an older
+    server or a fake without the endpoint), as opposed to a missing user, team or channel."""
 
 
 @dataclass(frozen=True)
@@ -301,7 +307,7 @@ class MattermostClient:
         if status == 403:
             return AccessDenied(text)
         if status == 404:
-            return NotFound(text)
+            return RouteNotFound(text) if server_id == _ROUTE_404_ID else NotFound(text)
         if status == 429:
             return RateLimited(text, retry_after_from_headers(headers))
         if status in (408, 425) or status >= 500:

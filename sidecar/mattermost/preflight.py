@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sidecar.errors import AccessDenied, NotFound, Rejected, SidecarError, TransientError, Unauthorized
 from sidecar.mattermost.bot import format_error_text, is_email, split_team_channel
-from sidecar.mattermost.client import MattermostClient
+from sidecar.mattermost.client import MattermostClient, RouteNotFound
 from sidecar.mattermost.entities import ChannelInfo, Team, User
 
 TOKEN_SUBJECT = "mattermost.token"
@@ -28,13 +28,17 @@ _SLUG_JUNK = re.compile(r"[^a-z0-9_-]+")
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One line of the report. `recipient` is the configured string (or TOKEN_SUBJECT for the token)."""
+    """One line of the report. `recipient` is the configured string (or TOKEN_SUBJECT for the token).
+
+    `note` is an informational remark on an ok result (something that could not be verified).
+    """
 
     recipient: str
     ok: bool
     problem: str = ""
     fix: str = ""
     channel_id: str = ""
+    note: str = ""
 
 
 class _Stop(Exception):
@@ -196,6 +200,11 @@ class _Checker:
     async def _check_membership(self, recipient: str, channel: ChannelInfo) -> CheckResult:
         try:
             await self._client.get_channel_members_me(channel.id)
+        except RouteNotFound:
+            return CheckResult(
+                recipient, True, channel_id=channel.id,
+                note="membership not verified: the server does not offer GET /api/v4/channels/{id}/members/me",
+            )
         except (NotFound, AccessDenied):
             return CheckResult(
                 recipient, False, f"the bot is not a member of ~{channel.name}",

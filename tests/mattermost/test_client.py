@@ -18,7 +18,7 @@ from sidecar.errors import (
     TransientError,
     Unauthorized,
 )
-from sidecar.mattermost.client import MattermostClient
+from sidecar.mattermost.client import MattermostClient, RouteNotFound
 from sidecar.mattermost.entities import ChannelInfo, MalformedResponse, Post, User
 from sidecar.mattermost.ratelimit import RateLimitGate
 from sidecar.mattermost.retry import NO_RETRY
@@ -329,3 +329,12 @@ def test_empty_token_is_a_config_error() -> None:
 
 def test_repr_has_no_token() -> None:
     assert TOKEN not in repr(MattermostClient("https://mm.example.com/chat", TOKEN))
+
+
+async def test_unknown_route_404_is_distinguished(client: MattermostClient, stub: StubServer) -> None:
+    with pytest.raises(RouteNotFound):
+        await client.get_channel_by_team_and_name("myteam", "Town Square")  # the stub's default answer
+    stub.on("GET", ME, Reply(404, app_error(404, "app.user.missing_account.const", "Unable to find the user.")))
+    with pytest.raises(NotFound) as caught:
+        await client.get_me()
+    assert type(caught.value) is NotFound

@@ -185,3 +185,11 @@ async def test_malformed_answer_is_reported_not_raised(client: MattermostClient,
 )
 def test_name_variants(name: str, variants: list[str]) -> None:
     assert name_variants(name) == variants
+
+
+async def test_membership_unverifiable_without_the_route(client: MattermostClient, stub: StubServer) -> None:
+    server_with_basics(stub)
+    stub.on("GET", MEMBER_ME, NOT_FOUND_ROUTE)
+    result = await check_one(client, "myteam/town-square")
+    assert result.ok
+    assert result.note.startswith("membership not verified")
