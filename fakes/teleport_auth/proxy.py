@@ -133,6 +133,7 @@ class TLSRoutingProxy:
         self._web_runner: web.AppRunner | None = None
         self._web_addr: tuple[str, int] = ("127.0.0.1", 0)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
         self.address: tuple[str, int] = listen
 
     async def __aenter__(self) -> TLSRoutingProxy:
@@ -155,10 +156,14 @@ class TLSRoutingProxy:
     async def __aexit__(self, *exc: object) -> None:
         if self._server is not None:
             self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
+        # Closing both ends lets every pipe finish on its own (cancelling stream handler tasks makes asyncio
+        # log spurious errors on Python 3.11); cancel only what is still stuck afterwards.
+        for w in list(self._writers):
+            w.close()
         if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            _, stuck = await asyncio.wait(set(self._tasks), timeout=2)
+            for task in stuck:
+                task.cancel()
         if self._server is not None:
             await self._server.wait_closed()
         if self._web_runner is not None:
@@ -171,6 +176,7 @@ class TLSRoutingProxy:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        self._writers.add(writer)
         upstream_writer: asyncio.StreamWriter | None = None
         try:
             try:
@@ -186,6 +192,7 @@ class TLSRoutingProxy:
                     return
                 target = self._auth_addr
             up_reader, upstream_writer = await asyncio.open_connection(*target)
+            self._writers.add(upstream_writer)
             upstream_writer.write(raw)
             await upstream_writer.drain()
             await asyncio.gather(_pipe(reader, upstream_writer), _pipe(up_reader, writer))
@@ -194,6 +201,7 @@ class TLSRoutingProxy:
         finally:
             for w in (upstream_writer, writer):
                 if w is not None:
+                    self._writers.discard(w)
                     w.close()
                     with contextlib.suppress(Exception):
                         await w.wait_closed()

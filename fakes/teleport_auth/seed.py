@@ -123,7 +123,7 @@ def parse_duration(value: object, where: str) -> timedelta:
             result = timedelta(hours=parts.get("h", 0), minutes=parts.get("m", 0), seconds=parts.get("s", 0))
             if result > timedelta(0):
                 return result
-        raise SeedError(f"{where}: invalid duration {value!r} (use e.g. \"1h\", \"30m\", \"90s\" or seconds)")
+        raise SeedError(f'{where}: invalid duration {value!r} (use e.g. "1h", "30m", "90s" or seconds)')
     raise SeedError(f"{where}: expected a duration, got {type(value).__name__}")
 
 

@@ -181,9 +181,7 @@ class AuthService(authservice_pb2_grpc.AuthServiceServicer):
         self, request: types_pb2.PluginDataFilter, context: Context
     ) -> authservice_pb2.PluginDataSeq:
         """Plugin data of a resource (empty list when none)."""
-        data = await _unary(
-            self._guard, "GetPluginData", context, lambda c: self._state.get_plugin_data(c, request)
-        )
+        data = await _unary(self._guard, "GetPluginData", context, lambda c: self._state.get_plugin_data(c, request))
         return authservice_pb2.PluginDataSeq(PluginData=data)
 
     async def UpdatePluginData(self, request: types_pb2.PluginDataUpdateParams, context: Context) -> empty_pb2.Empty:
@@ -215,9 +213,7 @@ class AuthService(authservice_pb2_grpc.AuthServiceServicer):
         self, request: types_pb2.AccessReviewSubmission, context: Context
     ) -> types_pb2.AccessRequestV3:
         """Review a request; returns it after the review is applied."""
-        return await _unary(
-            self._guard, "SubmitAccessReview", context, lambda c: self._state.submit_review(c, request)
-        )
+        return await _unary(self._guard, "SubmitAccessReview", context, lambda c: self._state.submit_review(c, request))
 
     async def ListAccessRequests(
         self, request: authservice_pb2.ListAccessRequestsRequest, context: Context
@@ -296,4 +292,3 @@ def add_services(server: Any, state: AuthState, guard: CallGuard) -> None:
     """Register both servicers on a grpc.aio server."""
     authservice_pb2_grpc.add_AuthServiceServicer_to_server(AuthService(state, guard), server)
     users_service_pb2_grpc.add_UsersServiceServicer_to_server(UsersService(state, guard), server)
-

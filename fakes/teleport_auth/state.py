@@ -194,9 +194,7 @@ class AuthState:
     ) -> tuple[list[types_pb2.AccessRequestV3], str]:
         """ListAccessRequests: filtered, sorted and paginated (opaque StartKey/NextKey)."""
         sort, descending = query.Sort, query.Descending
-        items = sorted(
-            self._visible(caller, query.Filter), key=lambda r: _sort_key(r, sort), reverse=descending
-        )
+        items = sorted(self._visible(caller, query.Filter), key=lambda r: _sort_key(r, sort), reverse=descending)
         if query.StartKey:
             start = _decode_key(query.StartKey)
             numeric = sort in (authservice_pb2.CREATED, authservice_pb2.STATE)

@@ -27,9 +27,7 @@ class Stubs:
         self.users = users_service_pb2_grpc.UsersServiceStub(channel)
 
 
-def channel_for(
-    addr: str, ca: ClusterAuthority, user: str, roles: tuple[str, ...], root: bytes | None = None
-) -> Any:
+def channel_for(addr: str, ca: ClusterAuthority, user: str, roles: tuple[str, ...], root: bytes | None = None) -> Any:
     """A secure grpc.aio channel authenticated as `user` with `roles`."""
     ident = ca.issue_user(user, roles, timedelta(hours=1))
     creds = grpc.ssl_channel_credentials(

@@ -47,9 +47,9 @@ def new_request(roles: tuple[str, ...] = ("editor",), reason: str = "because") -
     return req
 
 
-def review(request_id: str, state: types_pb2.RequestState.ValueType, reason: str = "", author: str = "") -> (
-    types_pb2.AccessReviewSubmission
-):
+def review(
+    request_id: str, state: types_pb2.RequestState.ValueType, reason: str = "", author: str = ""
+) -> types_pb2.AccessReviewSubmission:
     sub = types_pb2.AccessReviewSubmission(RequestID=request_id)
     sub.Review.ProposedState = state
     sub.Review.Reason = reason
