@@ -27,7 +27,7 @@ async def stub(fake_time: FakeTime) -> AsyncIterator[StubServer]:
         await server.close()
 
 
-def make_client(url: str, fake_time: FakeTime, **kwargs: object) -> MattermostClient:
+def make_client(url: str, fake_time: FakeTime, token: str = TOKEN, **kwargs: object) -> MattermostClient:
     """A client on fake time whose retry jitter always picks the upper bound (deterministic delays)."""
     options: dict[str, object] = {
         "timeout": 2.0,
@@ -37,7 +37,7 @@ def make_client(url: str, fake_time: FakeTime, **kwargs: object) -> MattermostCl
         "trust_env": False,
     }
     options.update(kwargs)
-    return MattermostClient(url, TOKEN, **options)  # type: ignore[arg-type]
+    return MattermostClient(url, token, **options)  # type: ignore[arg-type]
 
 
 @pytest.fixture
