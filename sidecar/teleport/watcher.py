@@ -1,0 +1,116 @@
+"""The access-request watcher: one WatchEvents stream at a time, reconnecting until stopped.
+
+Algorithm (Go `watcherjob` semantics, with the sidecar's improvements):
+1. Open a stream for kind `access_request` with AllowPartialSuccess. The first event must be INIT and must
+   arrive within `init_timeout` (15 s); its WatchStatus lists the kinds the server accepted. If
+   `access_request` is not among them the watcher cannot work at all: that is fatal.
+2. After INIT the watcher is ready. Every later event is converted to a RequestEvent and handed to `sink`
+   (the dispatcher), which queues it and returns at once, so a slow handler never stalls the stream.
+3. A stream that ends (EOF) or fails with a transient error is re-opened after a decorrelated-jitter
+   backoff (20 ms .. 5 s, reset after each successful INIT). With `fail_fast` (TELEPORT_PLUGIN_FAIL_FAST)
+   these become fatal instead, for parity with the Go plugin. Any other error is fatal.
+Existing requests are not replayed on (re)connect, as in Go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from sidecar.backoff import Backoff
+from sidecar.engine.model import RequestEvent
+from sidecar.errors import SidecarError, TransientError
+from sidecar.teleport.wire import event_pb2
+
+log = logging.getLogger("sidecar.watcher")
+
+ACCESS_REQUEST_KIND = "access_request"
+
+StreamOpener = Callable[[], AsyncIterator[event_pb2.Event]]
+EventSink = Callable[[RequestEvent], Awaitable[None]]
+Converter = Callable[[event_pb2.Event], RequestEvent]
+
+
+class WatcherError(SidecarError):
+    """The watcher cannot continue (fatal)."""
+
+
+class Watcher:
+    """Keeps one watch stream open and feeds converted events to the sink."""
+
+    def __init__(
+        self,
+        open_stream: StreamOpener,
+        convert: Converter,
+        sink: EventSink,
+        *,
+        backoff: Backoff,
+        init_timeout: float = 15.0,
+        fail_fast: bool = False,
+    ) -> None:
+        self._open_stream = open_stream
+        self._convert = convert
+        self._sink = sink
+        self._backoff = backoff
+        self._init_timeout = init_timeout
+        self._fail_fast = fail_fast
+        self.ready = asyncio.Event()
+        self.connections = 0
+
+    async def run(self) -> None:
+        """Watch until cancelled; raises WatcherError when the watcher cannot go on."""
+        while True:
+            try:
+                await self._run_stream()
+                problem = "Watcher stream closed attempting to reconnect"
+                cause: BaseException | None = None
+            except TransientError as exc:
+                problem = "Connection problem detected, attempting to reconnect"
+                cause = exc
+            if self._fail_fast:
+                raise WatcherError(f"watch stream lost and TELEPORT_PLUGIN_FAIL_FAST is set: {cause or 'EOF'}")
+            log.error(problem, extra={"error": str(cause)} if cause else {})
+            self.ready.clear()
+            await self._backoff.wait()
+
+    async def _run_stream(self) -> None:
+        stream = self._open_stream()
+        try:
+            try:
+                async with asyncio.timeout(self._init_timeout):
+                    first = await anext(stream)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise TransientError("watcher initialization timed out") from None
+            self._check_init(first)
+            self.connections += 1
+            self._backoff.reset()
+            log.debug("Watcher connected")
+            self.ready.set()
+            async for event in stream:
+                if event.Type == event_pb2.INIT:
+                    raise TransientError("unexpected second INIT event on the watch stream")
+                try:
+                    converted = self._convert(event)
+                except SidecarError as exc:
+                    # A malformed event must not kill the stream; the next PUT for the request carries it all.
+                    log.error("Skipping malformed watch event", extra={"error": str(exc)})
+                    continue
+                await self._sink(converted)
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    @staticmethod
+    def _check_init(first: event_pb2.Event) -> None:
+        if first.Type != event_pb2.INIT:
+            raise TransientError(f"expected the INIT event first, got {event_pb2.Operation.Name(first.Type)}")
+        accepted = {k.Kind for k in first.WatchStatus.Spec.Kinds} if first.HasField("WatchStatus") else set()
+        if ACCESS_REQUEST_KIND not in accepted:
+            raise WatcherError(
+                "failed to initialize watcher for all the required resources: "
+                f"the server did not confirm {ACCESS_REQUEST_KIND!r} (confirmed: {sorted(accepted) or 'none'})"
+            )

@@ -1,0 +1,175 @@
+"""The watcher: INIT handling, ordering, reconnects and fatal cases, with scripted in-memory streams."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from sidecar.backoff import Backoff
+from sidecar.engine.model import EventOp, RequestEvent
+from sidecar.errors import TransientError
+from sidecar.teleport.watcher import Watcher, WatcherError
+from sidecar.teleport.wire import event_pb2, types_pb2
+
+
+def init(*kinds: str) -> event_pb2.Event:
+    ev = event_pb2.Event(Type=event_pb2.INIT)
+    ev.WatchStatus.Kind = "watch_status"
+    for kind in kinds:
+        ev.WatchStatus.Spec.Kinds.add(Kind=kind)
+    return ev
+
+
+def delete(request_id: str) -> event_pb2.Event:
+    ev = event_pb2.Event(Type=event_pb2.DELETE)
+    ev.ResourceHeader.CopyFrom(
+        types_pb2.ResourceHeader(Kind="access_request", Version="v3", Metadata=types_pb2.Metadata(Name=request_id))
+    )
+    return ev
+
+
+def convert(ev: event_pb2.Event) -> RequestEvent:
+    return RequestEvent(EventOp.DELETE, ev.ResourceHeader.Metadata.Name)
+
+
+class Script:
+    """Each call to open() plays the next scripted stream: events, then an optional error (else EOF)."""
+
+    def __init__(self, *streams: tuple[list[event_pb2.Event], BaseException | None]) -> None:
+        self.streams = list(streams)
+        self.opened = 0
+        self.closed = 0
+
+    def open(self) -> AsyncIterator[event_pb2.Event]:
+        self.opened += 1
+        if not self.streams:
+            return self._forever()
+        events, error = self.streams.pop(0)
+        return self._play(events, error)
+
+    async def _play(self, events: list[event_pb2.Event], error: BaseException | None) -> AsyncIterator[event_pb2.Event]:
+        try:
+            for ev in events:
+                yield ev
+            if error is not None:
+                raise error
+        finally:
+            self.closed += 1
+
+    async def _forever(self) -> AsyncIterator[event_pb2.Event]:
+        yield init("access_request")
+        await asyncio.Event().wait()
+
+
+async def no_sleep(_: float) -> None:
+    await asyncio.sleep(0)
+
+
+def make(script: Script, seen: list[RequestEvent], **kw: object) -> Watcher:
+    async def sink(ev: RequestEvent) -> None:
+        seen.append(ev)
+
+    return Watcher(script.open, convert, sink, backoff=Backoff(0.02, 5, sleep=no_sleep), **kw)  # type: ignore[arg-type]
+
+
+async def run_until(watcher: Watcher, predicate: object, seen: list[RequestEvent]) -> None:
+    task = asyncio.create_task(watcher.run())
+    try:
+        async with asyncio.timeout(5):
+            while not predicate():  # type: ignore[operator]
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.001)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_events_after_init_in_order_and_reconnect_after_eof_and_transient() -> None:
+    script = Script(
+        ([init("access_request"), delete("a"), delete("b")], None),
+        ([init("access_request"), delete("c")], TransientError("unavailable")),
+        ([init("access_request"), delete("d")], None),
+    )
+    seen: list[RequestEvent] = []
+    watcher = make(script, seen)
+    await run_until(watcher, lambda: len(seen) == 4, seen)
+    assert [e.request_id for e in seen] == ["a", "b", "c", "d"]
+    assert watcher.connections >= 3
+    assert script.closed >= 3
+
+
+async def test_ready_only_after_init() -> None:
+    gate = asyncio.Event()
+
+    async def slow() -> AsyncIterator[event_pb2.Event]:
+        await gate.wait()
+        yield init("access_request")
+        await asyncio.Event().wait()
+
+    watcher = Watcher(slow, convert, lambda e: asyncio.sleep(0), backoff=Backoff(0.02, 5, sleep=no_sleep))
+    task = asyncio.create_task(watcher.run())
+    try:
+        await asyncio.sleep(0.01)
+        assert not watcher.ready.is_set()
+        gate.set()
+        async with asyncio.timeout(5):
+            await watcher.ready.wait()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_missing_access_request_kind_is_fatal() -> None:
+    script = Script(([init("access_monitoring_rule")], None))
+    watcher = make(script, [])
+    with pytest.raises(WatcherError, match="failed to initialize watcher for all the required resources"):
+        async with asyncio.timeout(5):
+            await watcher.run()
+
+
+async def test_first_event_not_init_reconnects() -> None:
+    script = Script(([delete("x")], None), ([init("access_request"), delete("y")], None))
+    seen: list[RequestEvent] = []
+    await run_until(make(script, seen), lambda: bool(seen), seen)
+    assert [e.request_id for e in seen] == ["y"]
+
+
+async def test_init_timeout_reconnects() -> None:
+    opened: list[int] = []
+    second = asyncio.Event()
+
+    async def never() -> AsyncIterator[event_pb2.Event]:
+        opened.append(1)
+        if len(opened) == 2:
+            second.set()
+        await asyncio.Event().wait()
+        yield init("access_request")
+
+    watcher = Watcher(never, convert, lambda e: asyncio.sleep(0), backoff=Backoff(0.001, 0.001, sleep=no_sleep),
+                      init_timeout=0.01)
+    task = asyncio.create_task(watcher.run())
+    try:
+        async with asyncio.timeout(5):
+            await second.wait()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_fail_fast_makes_stream_loss_fatal() -> None:
+    script = Script(([init("access_request")], TransientError("unavailable")))
+    watcher = make(script, [], fail_fast=True)
+    with pytest.raises(WatcherError, match="TELEPORT_PLUGIN_FAIL_FAST"):
+        async with asyncio.timeout(5):
+            await watcher.run()
+
+
+async def test_other_errors_are_fatal() -> None:
+    script = Script(([init("access_request")], RuntimeError("boom")))
+    watcher = make(script, [])
+    with pytest.raises(RuntimeError, match="boom"):
+        async with asyncio.timeout(5):
+            await watcher.run()
