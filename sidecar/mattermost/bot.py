@@ -89,18 +89,16 @@ class MattermostBot:
         max_entries: int = 1024,
     ) -> None:
         self._client = client
-        self._me: User | None = None
         self._resolved: TtlCache[str, Channel] = TtlCache(resolve_ttl, max_entries=max_entries, clock=clock)
         self._dm_by_user: LruCache[str, str] = LruCache(max_entries)
 
     async def check_health(self) -> None:
-        """GET /users/me; remembers the bot user. Raises Unauthorized for a refused token."""
-        self._me = await self._client.get_me()
+        """GET /users/me. Raises Unauthorized for a refused token."""
+        await self._client.get_me()
 
     async def bot_user(self) -> User:
         """The bot's own user, revalidated by ETag on each call (a 304 in steady state)."""
-        self._me = await self._client.get_me()
-        return self._me
+        return await self._client.get_me()
 
     async def resolve(self, recipient: str) -> Channel:
         """Email → DM channel, `team/channel` → channel. Raises RecipientError when it cannot be resolved.

@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT: Final = 10.0  # seconds per request, like the Go plugin (never aiohttp's 300 s default)
 _MAX_SERVER_TEXT: Final = 300
+_MAX_BODY: Final = 8 * 1024 * 1024
 # Go's url.PathEscape leaves these reserved characters alone inside a path segment.
 _PATH_SAFE: Final = "$&+:=@"
 _ROUTE_404_ID: Final = "api.context.404.app_error"
@@ -197,7 +198,7 @@ class MattermostClient:
         """Replace a post (PUT), with the Go plugin's body shape.
 
         `props` is sent as `{}` rather than Go's `null`: a full PUT replaces props either way, and an
-        object is what the server's Post model (and its spec's fakes) accept without special-casing.
+        object is the type the server's Post model declares (`null` only works through Go's nil-map decoding).
         """
         body = {"id": post_id, "channel_id": channel_id, "message": message, "root_id": root_id, "props": {}}
         return Post.from_json(await self._call("PUT", "/api/v4/posts/{post_id}", body=body, post_id=post_id))
@@ -270,7 +271,7 @@ class MattermostClient:
             async with self._session.request(
                 method, url, data=data, headers=headers, allow_redirects=False
             ) as resp:
-                raw = await resp.read()
+                raw = await _read_bounded(resp, method, template)
                 status = resp.status
                 etag = resp.headers.get("ETag", "")
                 response_headers = {k: v for k, v in resp.headers.items() if k.lower().startswith(("retry", "x-rate"))}
@@ -356,6 +357,20 @@ def _base_url(url: str) -> yarl.URL:
         # The token is the only credential; userinfo would also end up in logs of the URL.
         raise ConfigError("Mattermost url must not contain a user name or password")
     return parsed.with_path(parsed.path.rstrip("/"), encoded=True)
+
+
+async def _read_bounded(resp: aiohttp.ClientResponse, method: str, template: str) -> bytes:
+    """The body, refusing more than _MAX_BODY bytes: a broken or hostile server must not exhaust memory."""
+    if resp.content_length is not None and resp.content_length > _MAX_BODY:
+        raise MalformedResponse(f"{method} {template}: HTTP {resp.status} body is larger than {_MAX_BODY} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > _MAX_BODY:
+            raise MalformedResponse(f"{method} {template}: HTTP {resp.status} body is larger than {_MAX_BODY} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _without_userinfo(url: yarl.URL) -> str:

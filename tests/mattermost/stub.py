@@ -50,6 +50,7 @@ class Reply:
     body: object = None
     headers: dict[str, str] = field(default_factory=dict)
     hang: bool = False
+    chunked: bool = False
 
 
 @dataclass
@@ -123,7 +124,15 @@ class StubServer:
         else:
             payload = json.dumps(reply.body).encode()
             headers = {"Content-Type": "application/json", **reply.headers}
-        return web.Response(status=reply.status, body=payload, headers=headers)
+        if not reply.chunked:
+            return web.Response(status=reply.status, body=payload, headers=headers)
+        stream = web.StreamResponse(status=reply.status, headers=headers)
+        stream.enable_chunked_encoding()
+        await stream.prepare(request)
+        for start in range(0, len(payload), 1000):
+            await stream.write(payload[start : start + 1000])
+        await stream.write_eof()
+        return stream
 
 
 class FakeTime:

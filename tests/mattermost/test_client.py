@@ -18,6 +18,7 @@ from sidecar.errors import (
     TransientError,
     Unauthorized,
 )
+from sidecar.mattermost import client as client_module
 from sidecar.mattermost.client import MattermostClient, RouteNotFound
 from sidecar.mattermost.entities import ChannelInfo, MalformedResponse, Post, User
 from sidecar.mattermost.ratelimit import RateLimitGate
@@ -338,3 +339,17 @@ async def test_unknown_route_404_is_distinguished(client: MattermostClient, stub
     with pytest.raises(NotFound) as caught:
         await client.get_me()
     assert type(caught.value) is NotFound
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_oversized_body_is_refused(
+    stub: StubServer, fake_time: FakeTime, monkeypatch: pytest.MonkeyPatch, chunked: bool
+) -> None:
+    monkeypatch.setattr(client_module, "_MAX_BODY", 5000)
+    stub.on("GET", ME, Reply(200, {**BOT, "padding": "x" * 6000}, chunked=chunked))
+    async with make_client(stub.url, fake_time) as mm:
+        with pytest.raises(MalformedResponse, match="larger than 5000 bytes"):
+            await mm.get_me()
+    stub.on("GET", ME, Reply(200, {**BOT, "padding": "x" * 4000}, chunked=chunked))
+    async with make_client(stub.url, fake_time) as mm:
+        assert (await mm.get_me()).id == BOT_ID
