@@ -14,7 +14,7 @@ from fakes.mattermost import errors, wire
 from fakes.mattermost.ids import random_id
 from fakes.mattermost.state import Session, State, find_action
 
-SESSION_KEY = "mm_session"
+SESSION_KEY = web.RequestKey("mm_session", Session)
 #: Routes served without a session (an invalid token there is ignored, as on the real server).
 PUBLIC_ROUTES = frozenset({("GET", "/api/v4/system/ping"), ("POST", "/api/v4/users")})
 #: `web/params.go`: PerPageDefault and PerPageMaximum.
@@ -34,7 +34,7 @@ def json_response(value: Any, status: int = 200) -> web.Response:
 def session_of(request: web.Request) -> Session:
     """The caller's session (the middleware guarantees it on session-required routes)."""
     session = request.get(SESSION_KEY)
-    if not isinstance(session, Session):
+    if session is None:
         raise errors.session_expired()
     return session
 
@@ -163,7 +163,7 @@ class Api:
     async def create_user(self, request: web.Request) -> web.Response:
         """`POST /users` (201)."""
         session = request.get(SESSION_KEY)
-        caller = session.user if isinstance(session, Session) else None
+        caller = session.user if session is not None else None
         body = await read_object(request, "user", self._max_body)
         user = self.state.create_user(caller, body)
         viewer = caller if caller is not None else user
