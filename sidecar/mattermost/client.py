@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 import aiohttp
 import yarl
+from multidict import CIMultiDict
 
 from sidecar.errors import (
     AccessDenied,
@@ -241,12 +242,12 @@ class MattermostClient:
                 self._gate.pause(exc.retry_after)
                 if not retryable or attempt >= self._retry.attempts:
                     raise
-                log.debug("Mattermost asked to slow down, retrying after the pause", extra=_ctx(method, template))
+                log.debug("Mattermost asked to slow down, retrying after the pause", extra=_ctx(method, template, exc))
                 continue
-            except TransientError:
+            except TransientError as exc:
                 if not retryable or attempt >= self._retry.attempts:
                     raise
-                log.debug("Mattermost call failed, retrying after a backoff", extra=_ctx(method, template))
+                log.debug("Mattermost call failed, retrying after a backoff", extra=_ctx(method, template, exc))
                 await backoff.wait()
                 continue
             if reply.status == 304:
@@ -274,7 +275,7 @@ class MattermostClient:
                 raw = await _read_bounded(resp, method, template)
                 status = resp.status
                 etag = resp.headers.get("ETag", "")
-                response_headers = {k: v for k, v in resp.headers.items() if k.lower().startswith(("retry", "x-rate"))}
+                response_headers = CIMultiDict(resp.headers)
         except TimeoutError:
             raise TransientError(f"{method} {template}: no answer within {self._timeout_s:g} s") from None
         except aiohttp.ClientError as exc:
@@ -400,5 +401,5 @@ def _describe_transport_error(exc: aiohttp.ClientError) -> str:
     return f"request failed ({type(exc).__name__})"
 
 
-def _ctx(method: str, template: str) -> dict[str, str]:
-    return {"mm_method": method, "mm_path": template}
+def _ctx(method: str, template: str, exc: SidecarError) -> dict[str, str]:
+    return {"mm_method": method, "mm_path": template, "error": str(exc)}

@@ -157,6 +157,7 @@ async def test_rejected_carries_status_and_server_id(stub: StubServer, fake_time
         ({"X-RateLimit-Reset": "3", "X-RateLimit-Limit": "101", "X-RateLimit-Remaining": "0"}, 3.0),
         ({}, 1.0),
         ({"Retry-After": "soon"}, 1.0),
+        ({"retry-after": "6"}, 6.0),
     ],
 )
 async def test_429_plain_text_body(
