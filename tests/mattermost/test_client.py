@@ -354,3 +354,16 @@ async def test_oversized_body_is_refused(
     stub.on("GET", ME, Reply(200, {**BOT, "padding": "x" * 4000}, chunked=chunked))
     async with make_client(stub.url, fake_time) as mm:
         assert (await mm.get_me()).id == BOT_ID
+
+
+async def test_proxy_from_environment_is_used(
+    stub: StubServer, fake_time: FakeTime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """trust_env: HTTP_PROXY routes the call through the proxy (here the stub plays the proxy)."""
+    for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", stub.url)
+    stub.on("GET", ME, Reply(200, BOT))
+    async with make_client("http://mattermost.invalid", fake_time, trust_env=True) as mm:
+        assert (await mm.get_me()).id == BOT_ID
+    assert stub.seen[0].headers["Host"] == "mattermost.invalid"
