@@ -249,10 +249,13 @@ async def test_get_after_429_is_retried_after_the_reset(
 async def test_gate_holds_concurrent_calls(stub: StubServer, fake_time: FakeTime) -> None:
     """While one call waits out a 429, a call started meanwhile waits too and is sent only after the reset."""
     released = asyncio.Event()
-    paused = asyncio.Event()
+    waiting: list[float] = []
+    first_waiting = asyncio.Event()
+    both_waiting = asyncio.Event()
 
     async def held_sleep(seconds: float) -> None:
-        paused.set()
+        waiting.append(seconds)
+        (first_waiting if len(waiting) == 1 else both_waiting).set()
         await released.wait()
         fake_time.now = max(fake_time.now, 10.0)
 
@@ -261,11 +264,12 @@ async def test_gate_holds_concurrent_calls(stub: StubServer, fake_time: FakeTime
     gate = RateLimitGate(clock=fake_time.clock, sleep=held_sleep)
     async with make_client(stub.url, fake_time, sleep=held_sleep, gate=gate) as mm:
         first = asyncio.create_task(mm.get_me())
-        await paused.wait()
+        await asyncio.wait_for(first_waiting.wait(), timeout=5)  # got its 429, now waits at the gate
         second = asyncio.create_task(mm.get_channel_by_team_and_name("myteam", "town-square"))
-        for _ in range(20):
-            await asyncio.sleep(0)
-        assert len(stub.seen) == 1, "the second call must not be sent while the gate is closed"
+        # The second call must end up waiting at the gate too, before anything is sent for it.
+        await asyncio.wait_for(both_waiting.wait(), timeout=5)
+        assert waiting == [10, 10]
+        assert len(stub.seen) == 1
         released.set()
         me, chan = await asyncio.gather(first, second)
     assert me.id == BOT_ID and chan.id == CHAN_ID
