@@ -1,0 +1,107 @@
+"""The `/fake/` admin routes and the typed test face."""
+
+from __future__ import annotations
+
+from fakes.mattermost.faults import FaultSpec
+from fakes.mattermost.server import FakeMattermost
+from tests.fakes.mattermost.conftest import Client
+
+BOT = "teleport-bot-token"
+ADMIN = "admin-token"
+
+
+async def test_fake_routes_need_the_admin_token(api: Client) -> None:
+    for token in (None, BOT, "nonsense"):
+        reply = await api.call("GET", "/fake/requests", token)
+        assert reply.status == 401, token
+    cookie = await api.call("GET", "/fake/requests", headers={"Cookie": f"MMAUTHTOKEN={ADMIN}"})
+    assert cookie.status == 401
+    assert (await api.call("GET", "/fake/requests", ADMIN)).status == 200
+
+
+async def test_request_log_counts_by_route_template(api: Client, mm: FakeMattermost) -> None:
+    channel = mm.control.channel_id("myteam", "town-square")
+    await api.call("GET", "/api/v4/users/me", BOT)
+    post = (await api.call("POST", "/api/v4/posts", BOT, {"channel_id": channel, "message": "a"})).body
+    await api.call("PUT", f"/api/v4/posts/{post['id']}", BOT, {"id": post["id"], "message": "b"})
+    await api.call("GET", "/api/v4/nope", BOT)
+    assert mm.control.count("POST", "/api/v4/posts") == 1
+    assert mm.control.count("PUT", "/api/v4/posts/{post_id}") == 1
+    log = (await api.call("GET", "/fake/requests", ADMIN)).body
+    assert [(r["method"], r["route"], r["status"]) for r in log] == [
+        ("GET", "/api/v4/users/{user_id}", 200),
+        ("POST", "/api/v4/posts", 201),
+        ("PUT", "/api/v4/posts/{post_id}", 200),
+        ("GET", "<unmatched>", 404),
+    ]
+    assert log[0]["user_id"] == mm.control.user_id("teleport")
+    assert log[0]["path"] == "/api/v4/users/me"
+    filtered = (await api.call("GET", "/fake/requests?method=POST&route=/api/v4/posts", ADMIN)).body
+    assert len(filtered) == 1
+    assert (await api.call("DELETE", "/fake/requests", ADMIN)).status == 200
+    assert mm.control.requests() == []
+
+
+async def test_fault_routes(api: Client, mm: FakeMattermost) -> None:
+    created = await api.call("POST", "/fake/faults", ADMIN, {"route": "/api/v4/system/ping", "status": 500})
+    assert created.status == 201
+    fault_id = created.body["id"]
+    assert (await api.call("GET", "/api/v4/system/ping")).status == 500
+    listed = (await api.call("GET", "/fake/faults", ADMIN)).body
+    assert listed[0]["id"] == fault_id
+    assert listed[0]["fired"] == 1
+    assert (await api.call("DELETE", f"/fake/faults/{fault_id}", ADMIN)).status == 200
+    assert (await api.call("DELETE", f"/fake/faults/{fault_id}", ADMIN)).status == 404
+    assert (await api.call("GET", "/api/v4/system/ping")).status == 200
+    await api.call("POST", "/fake/faults", ADMIN, {"status": 500})
+    assert (await api.call("DELETE", "/fake/faults", ADMIN)).status == 200
+    assert mm.control.faults.faults == []
+    bad = await api.call("POST", "/fake/faults", ADMIN, {"status": 200})
+    assert bad.status == 400
+    assert "status" in bad.body["error"]
+    not_json = await api.call("POST", "/fake/faults", ADMIN, raw=b"nope")
+    assert not_json.status == 400
+
+
+async def test_posts_history_and_summary(api: Client, mm: FakeMattermost) -> None:
+    channel = mm.control.channel_id("myteam", "general")
+    root = (await api.call("POST", "/api/v4/posts", BOT, {"channel_id": channel, "message": "root"})).body
+    await api.call("POST", "/api/v4/posts", BOT, {"channel_id": channel, "message": "re", "root_id": root["id"]})
+    await api.call("PUT", f"/api/v4/posts/{root['id']}", BOT, {"id": root["id"], "message": "root v2"})
+    await api.call("PUT", f"/api/v4/posts/{root['id']}/patch", BOT, {"message": "root v3"})
+    posts = (await api.call("GET", f"/fake/posts?channel_id={channel}", ADMIN)).body
+    assert [p["message"] for p in posts] == ["root v3", "re"]
+    assert [h["kind"] for h in posts[0]["history"]] == ["create", "update", "patch"]
+    assert [h["message"] for h in posts[0]["history"]] == ["root", "root v2", "root v3"]
+    summary = (await api.call("GET", "/fake/summary", ADMIN)).body
+    assert summary == [{"channel_id": channel, "root_posts": 1, "replies": 1, "edits": 2}]
+    [row] = mm.control.summary()
+    assert (row.root_posts, row.replies, row.edits) == (1, 1, 2)
+    assert (await api.call("GET", "/fake/posts?channel_id=" + "x" * 26, ADMIN)).body == []
+
+
+async def test_seed_route(api: Client, mm: FakeMattermost) -> None:
+    seed = (await api.call("GET", "/fake/seed", ADMIN)).body
+    assert seed["users"]["teleport"] == mm.control.user_id("teleport")
+    assert seed["channels"]["myteam/town-square"] == mm.control.channel_id("myteam", "town-square")
+    assert seed["tokens"]["teleport"] == BOT
+    assert set(seed["teams"]) == {"myteam"}
+
+
+async def test_reset_restores_the_seed(api: Client, mm: FakeMattermost) -> None:
+    channel = mm.control.channel_id("myteam", "general")
+    bot_id = mm.control.user_id("teleport")
+    await api.call("POST", "/api/v4/posts", BOT, {"channel_id": channel, "message": "x"})
+    await api.call("POST", "/api/v4/bots", ADMIN, {"username": "temp"})
+    mm.control.add_fault(FaultSpec(route="/api/v4/bots", status=500))
+    assert (await api.call("POST", "/fake/reset", ADMIN)).status == 200
+    assert mm.control.posts() == []
+    assert mm.control.requests() == []
+    assert mm.control.faults.faults == []
+    assert mm.control.user_id("teleport") == bot_id
+    assert mm.control.channel_id("myteam", "general") == channel
+    assert (await api.call("GET", "/api/v4/users/username/temp", BOT)).status == 404
+
+
+async def test_ephemeral_route_is_empty_initially(api: Client) -> None:
+    assert (await api.call("GET", "/fake/ephemeral", ADMIN)).body == []
