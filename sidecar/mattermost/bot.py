@@ -125,7 +125,8 @@ class MattermostBot:
         """Create a post (a reply when `root_id` is set).
 
         The post carries a `pending_post_id` (`idempotency_key`, or a fresh one), so the client may retry
-        it: the server returns the first post instead of creating a second within 30 s.
+        it: the server returns the first post instead of creating a second within 30 s. A fresh key only
+        protects the retries inside this call; pass a stable key to make the caller's own retries safe too.
         """
         key = idempotency_key or new_idempotency_key()
         try:
@@ -138,10 +139,6 @@ class MattermostBot:
     async def edit(self, post: PostRef, message: str) -> None:
         """Replace the text of a post we made (PUT /posts/{id}, the Go plugin's call)."""
         await self._client.update_post(post.post_id, post.channel_id, message)
-
-    def forget(self, recipient: str) -> None:
-        """Drop the cached resolution of `recipient`."""
-        self._resolved.pop(recipient)
 
     # ---- resolution --------------------------------------------------------------------------
 
