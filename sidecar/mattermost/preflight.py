@@ -55,7 +55,8 @@ async def run_preflight(client: MattermostClient, recipients: Iterable[str]) -> 
         me = await client.get_me()
     except SidecarError as exc:
         return [_fatal(TOKEN_SUBJECT, exc)]
-    results = [CheckResult(TOKEN_SUBJECT, ok=True, problem="", fix="", channel_id="")]
+    kind = "bot" if me.is_bot else "user, not a bot account"
+    results = [CheckResult(TOKEN_SUBJECT, ok=True, note=f"authenticated as @{me.username} ({kind})")]
     checker = _Checker(client, me)
     for recipient in dict.fromkeys(recipients):
         try:

@@ -24,6 +24,7 @@ TEAM_PATH = "/api/v4/teams/name/myteam"
 CHANNELS = "/api/v4/teams/name/myteam/channels/name/"
 MEMBER_ME = f"/api/v4/channels/{CHAN_ID}/members/me"
 NOT_FOUND_CHANNEL = Reply(404, app_error(404, "app.channel.get_by_name.missing.app_error", "Channel does not exist."))
+TOKEN_OK = CheckResult(TOKEN_SUBJECT, ok=True, note="authenticated as @teleport (bot)")
 NOT_FOUND_ROUTE = Reply(404, app_error(404, "api.context.404.app_error", "Sorry, we could not find the page."))
 
 
@@ -38,7 +39,7 @@ def server_with_basics(stub: StubServer) -> None:
 
 async def check_one(client: MattermostClient, recipient: str) -> CheckResult:
     results = await run_preflight(client, [recipient])
-    assert results[0] == CheckResult(TOKEN_SUBJECT, ok=True)
+    assert results[0] == TOKEN_OK
     assert len(results) == 2
     return results[1]
 
@@ -47,7 +48,7 @@ async def test_all_good(client: MattermostClient, stub: StubServer) -> None:
     server_with_basics(stub)
     results = await run_preflight(client, ["myteam/town-square", "alice@example.com", "myteam/town-square"])
     assert results == [
-        CheckResult(TOKEN_SUBJECT, ok=True),
+        TOKEN_OK,
         CheckResult("myteam/town-square", ok=True, channel_id=CHAN_ID),
         CheckResult("alice@example.com", ok=True, channel_id=DM_ID),
     ]
@@ -193,3 +194,9 @@ async def test_membership_unverifiable_without_the_route(client: MattermostClien
     result = await check_one(client, "myteam/town-square")
     assert result.ok
     assert result.note.startswith("membership not verified")
+
+
+async def test_token_of_a_human_user_is_noted(client: MattermostClient, stub: StubServer) -> None:
+    stub.on("GET", ME, Reply(200, user(username="ops")))
+    [token] = await run_preflight(client, [])
+    assert token == CheckResult(TOKEN_SUBJECT, ok=True, note="authenticated as @ops (user, not a bot account)")
