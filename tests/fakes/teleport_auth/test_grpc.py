@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import grpc
 import pytest
 
 from fakes.teleport_auth.ca import ClusterAuthority
+from fakes.teleport_auth.seed import parse_seed
 from fakes.teleport_auth.server import FakeAuthServer, ServeConfig
 from sidecar.teleport.wire import authservice_pb2, event_pb2, types_pb2, users_service_pb2
 
@@ -336,6 +337,24 @@ async def test_foreign_and_missing_client_certificates_are_refused(server: FakeA
         await no_cert.close()
 
 
+async def test_expired_client_certificate_is_refused(server: FakeAuthServer) -> None:
+    expired = server.ca.issue_user(
+        "access-plugin", ("access-plugin",), timedelta(minutes=1), now=datetime.now(UTC) - timedelta(hours=2)
+    )
+    creds = grpc.ssl_channel_credentials(
+        root_certificates=server.ca.host_ca_pem, private_key=expired.key_pem, certificate_chain=expired.tls_cert_pem
+    )
+    channel = grpc.aio.secure_channel(
+        server.auth_addr, creds, options=(("grpc.ssl_target_name_override", "teleport.cluster.local"),)
+    )
+    try:
+        await expect_code(
+            grpc.StatusCode.UNAVAILABLE, Stubs(channel).auth.Ping(authservice_pb2.PingRequest(), timeout=5)
+        )
+    finally:
+        await channel.close()
+
+
 async def test_expire_now_sends_delete_and_keeps_plugin_data(server: FakeAuthServer, connect: Connect) -> None:
     plugin, requester = connect("access-plugin"), connect("requester@example.com")
     call, _ = await open_watch(plugin, watch_request("access_request"))
@@ -360,8 +379,6 @@ async def test_expire_now_sends_delete_and_keeps_plugin_data(server: FakeAuthSer
 
 
 async def test_request_ttl_expiry_runs_in_background(tmp_path: Path) -> None:
-    from fakes.teleport_auth.seed import parse_seed
-
     seed = parse_seed(
         '[settings]\nrequest_ttl = 1\n[roles.editor]\n[roles.req]\nrequest = ["editor"]\n'
         '[roles.plugin]\nrules = [{ resources = ["access_request"], verbs = ["list", "read"] }]\n'
@@ -429,3 +446,25 @@ async def test_admin_faults(server: FakeAuthServer, connect: Connect) -> None:
         async with http.get("/state") as resp:
             state = await resp.json()
             assert set(state) == {"requests", "plugin_data", "watchers", "faults"}
+
+
+async def test_keepalive_enforcement_rejects_aggressive_pings(server: FakeAuthServer) -> None:
+    # Teleport's Auth enforces a 1 min minimum ping interval; a client pinging every 100 ms is sent GOAWAY.
+    ident = server.ca.issue_user("access-plugin", ("access-plugin",), timedelta(hours=1))
+    creds = grpc.ssl_channel_credentials(
+        root_certificates=server.ca.host_ca_pem, private_key=ident.key_pem, certificate_chain=ident.tls_cert_pem
+    )
+    options = (
+        ("grpc.ssl_target_name_override", "teleport.cluster.local"),
+        ("grpc.keepalive_time_ms", 100),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.http2.min_ping_interval_without_data_ms", 100),
+    )
+    channel = grpc.aio.secure_channel(server.auth_addr, creds, options=options)
+    try:
+        call, _ = await open_watch(Stubs(channel), watch_request("access_request"))
+        error = await expect_code(grpc.StatusCode.UNAVAILABLE, asyncio.wait_for(call.read(), timeout=8))
+        assert "ping" in (error.details() or "").lower()
+    finally:
+        await channel.close()
