@@ -23,6 +23,8 @@ _TOKEN_FIX = (
     "Bot Accounts > Create New Token); the token must not be revoked and the bot must be enabled"
 )
 _REACH_FIX = "check mattermost.url, any HTTP(S)_PROXY settings and that the server is up, then run the check again"
+_PAGE_SIZE = 200  # the server's maximum
+_MAX_LIST_PAGES = 10
 _SLUG_JUNK = re.compile(r"[^a-z0-9_-]+")
 
 
@@ -191,12 +193,16 @@ class _Checker:
             except (NotFound, AccessDenied, Rejected):
                 continue
         # Display names need not map onto names at all ("Town Square" could be "general"): look them up.
-        try:
-            channels = await self._client.get_team_channels(team.id)
-        except (NotFound, AccessDenied, Rejected):
-            return None
         wanted = channel_name.strip().casefold()
-        return next((c for c in channels if c.display_name.strip().casefold() == wanted), None)
+        for page in range(_MAX_LIST_PAGES):
+            try:
+                channels = await self._client.get_team_channels(team.id, page=page, per_page=_PAGE_SIZE)
+            except (NotFound, AccessDenied, Rejected):
+                return None
+            found = next((c for c in channels if c.display_name.strip().casefold() == wanted), None)
+            if found is not None or len(channels) < _PAGE_SIZE:
+                return found
+        return None
 
     async def _check_membership(self, recipient: str, channel: ChannelInfo) -> CheckResult:
         try:

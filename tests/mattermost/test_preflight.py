@@ -200,3 +200,16 @@ async def test_token_of_a_human_user_is_noted(client: MattermostClient, stub: St
     stub.on("GET", ME, Reply(200, user(username="ops")))
     [token] = await run_preflight(client, [])
     assert token == CheckResult(TOKEN_SUBJECT, ok=True, note="authenticated as @ops (user, not a bot account)")
+
+
+async def test_display_name_search_pages_through_the_team(client: MattermostClient, stub: StubServer) -> None:
+    server_with_basics(stub)
+    full_page = [channel(channel_id=f"c{i:025d}", name=f"chan-{i}", display=f"Chan {i}") for i in range(200)]
+    stub.on(
+        "GET", "/api/v4/teams/" + TEAM["id"] + "/channels",
+        Reply(200, full_page), Reply(200, [channel(name="q3x", display="Ops Alerts")]),
+    )
+    result = await check_one(client, "myteam/ops alerts")
+    assert result.fix == 'use "myteam/q3x"'
+    pages = [s.raw_path.split("?")[1] for s in stub.calls("GET", "/api/v4/teams/" + TEAM["id"] + "/channels")]
+    assert pages == ["page=0&per_page=200", "page=1&per_page=200"]
