@@ -10,7 +10,7 @@ repeated by re-running the event. Instead every failed step is KEPT: `handle` ra
 carrying each failed step (a value that says exactly which call to repeat) and its error, for a retry
 layer. A TransientError that interrupts processing (store or role lookup unavailable) propagates so the
 dispatcher can retry the whole event; if steps had already failed by then it is raised as
-RetryableStepsFailed, which is both.
+RetryableStepsFailed, which is both. A CAS that exhausts its budget raises CasGaveUp.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from sidecar.plugindata import PluginData
 from sidecar.render import RenderSettings
 
 __all__ = [
+    "CasGaveUp",
     "Engine",
     "EngineSettings",
     "PostRoot",
@@ -108,6 +109,14 @@ class StepsFailed(SidecarError):
 
 class RetryableStepsFailed(StepsFailed, TransientError):
     """Steps failed and then a transient error stopped processing: retry the event, keep the steps."""
+
+
+class CasGaveUp(SidecarError):
+    """The plugin-data compare-and-swap kept conflicting (or kept waiting for posts) until its budget ran out.
+
+    Not a TransientError: the CAS loop already retried for its whole budget, and the usual cause, a
+    review on a request whose announcement posted nothing, does not heal by retrying the event.
+    """
 
 
 class ResolutionConflict(PermanentError):
@@ -189,7 +198,7 @@ class Engine:
             raise AssertionError(f"decide() without a record must create one, got {plan}")
         outcome = await self._cas.create(event.request_id, plan.new_record)
         if isinstance(outcome, GaveUp):
-            raise TransientError(f"request {event.request_id}: plugin data create gave up: {outcome.reason}")
+            raise CasGaveUp(f"request {event.request_id}: plugin data create gave up: {outcome.reason}")
         if isinstance(outcome, Created):
             posted = False
             for step in plan.steps:
@@ -265,7 +274,10 @@ class Engine:
             _log.debug("Failed to update messages: plugin data is missing", extra=context)
             return
         if isinstance(outcome, GaveUp):
-            raise TransientError(f"request {event.request_id}: plugin data update gave up: {outcome.reason}")
+            raise CasGaveUp(
+                f"request {event.request_id}: plugin data update gave up after {outcome.attempts} attempts: "
+                f"{outcome.reason}"
+            )
         plan = decided[-1]
         if isinstance(outcome, Skipped) and isinstance(plan, NoOp):
             self._report_noop(event, plan, context)

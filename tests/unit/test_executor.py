@@ -14,6 +14,7 @@ from sidecar.backoff import Backoff
 from sidecar.cas import Cas
 from sidecar.engine.decide import Edit, Reply
 from sidecar.engine.executor import (
+    CasGaveUp,
     Engine,
     EngineSettings,
     PostRoot,
@@ -418,3 +419,41 @@ async def test_race_two_engines_many_requests_no_double_root_post() -> None:
     flat = [result for pair in results for result in pair]
     assert sum(isinstance(r, ResolutionConflict) for r in flat) == len(ids)
     assert sum(r is None for r in flat) == len(ids)
+
+
+async def test_review_waits_for_posts_another_replica_is_storing() -> None:
+    store, chat = FakePluginDataStore(), FakeChat()
+    chat.adopted.append(PostRef("chan-x", "post-x"))
+    # Another replica created the record and is still posting.
+    store.entries[RID] = {"user": "requester1@example.com", "roles": "editor", "request_reason": "because of"}
+    original_get = store.get
+    reads = 0
+
+    async def get_then_posts_land(request_id: str) -> dict[str, str] | None:
+        nonlocal reads
+        reads += 1
+        if reads == 3:
+            store.entries[RID]["messages"] = "chan-x/post-x"
+        return await original_get(request_id)
+
+    store.get = get_then_posts_land  # type: ignore[method-assign]
+    await _engine(store, chat).handle(_put(RequestState.APPROVED, reviews=(R1,), resolve_reason="okay"))
+    assert [(p.channel_id, p.root_id) for p in chat.replies()] == [("chan-x", "post-x")]
+    assert [ref for ref, _ in chat.edits] == [PostRef("chan-x", "post-x")]
+    assert chat.root_posts() == []
+
+
+async def test_review_on_a_request_whose_announcement_posted_nothing_gives_up() -> None:
+    store, chat = FakePluginDataStore(), FakeChat()
+    store.entries[RID] = {"user": "requester1@example.com", "roles": "editor"}
+    engine = Engine(
+        store=store,
+        roles=FakeRoleLookup({"editor": []}),
+        chat=chat,
+        settings=SETTINGS,
+        cas=Cas(store, backoff=lambda: Backoff(0.001, 1.0, sleep=_no_sleep), max_attempts=3),
+    )
+    with pytest.raises(CasGaveUp, match="after 3 attempts: existing sentMessages is empty") as info:
+        await engine.handle(_put(reviews=(R1,)))
+    assert not isinstance(info.value, TransientError)
+    assert chat.posts == [] and store.writes == []
