@@ -468,3 +468,21 @@ async def test_keepalive_enforcement_rejects_aggressive_pings(server: FakeAuthSe
         assert "ping" in (error.details() or "").lower()
     finally:
         await channel.close()
+
+
+async def test_stopping_the_server_ends_active_watch_streams(tmp_path: Path) -> None:
+    config = ServeConfig(
+        state_dir=tmp_path, listen="127.0.0.1:0", proxy_listen="127.0.0.1:0", admin_listen="127.0.0.1:0"
+    )
+    srv = FakeAuthServer(config)
+    channel = None
+    try:
+        async with srv:
+            channel = channel_for(srv.auth_addr, srv.ca, "access-plugin", ("access-plugin",))
+            call, _ = await open_watch(Stubs(channel), watch_request("access_request"))
+            assert srv.state.fanout.count == 1
+        await expect_code(grpc.StatusCode.UNAVAILABLE, asyncio.wait_for(call.read(), timeout=5))
+        assert srv.state.fanout.count == 0
+    finally:
+        if channel is not None:
+            await channel.close()
