@@ -225,12 +225,12 @@ class Engine:
             _log.warning("No channel to post", extra=context)
             return False
         posts: list[PostRef] = []
-        post_failed = False
+        post_errors: list[str] = []
         for channel in channels:
             try:
                 posts.append(await self._chat.post(channel.id, text))
             except SidecarError as exc:
-                post_failed = True
+                post_errors.append(f"channel {channel.id}: {exc}")
                 failures.append(StepFailure(PostRoot(channel, text), exc))
         if not posts:
             return False
@@ -239,8 +239,8 @@ class Engine:
                 "Successfully posted messages",
                 extra={**context, "channel_id": ref.channel_id, "message_id": ref.post_id},
             )
-        if post_failed:
-            _log.error("Failed to post one or more messages", extra=context)
+        if post_errors:
+            _log.error("Failed to post one or more messages", extra={**context, "error": "; ".join(post_errors)})
         await self._save_messages(request.id, tuple(posts), failures)
         return True
 
@@ -280,14 +280,14 @@ class Engine:
             )
         plan = decided[-1]
         if isinstance(outcome, Skipped) and isinstance(plan, NoOp):
-            self._report_noop(event, plan, context)
+            self._report_noop(plan, context)
             return
         if isinstance(outcome, Updated) and isinstance(plan, Apply):
             await self._run_steps(event, plan, context, failures)
             return
         raise AssertionError(f"CAS outcome {outcome} does not match plan {plan}")
 
-    def _report_noop(self, event: RequestEvent, plan: NoOp, context: dict[str, Any]) -> None:
+    def _report_noop(self, plan: NoOp, context: dict[str, Any]) -> None:
         if plan.reason is NoOpReason.RESOLUTION_CONFLICT:
             raise ResolutionConflict(f"{plan.reason.value}, {plan.detail}")
         if plan.reason is NoOpReason.ALREADY_RESOLVED:

@@ -246,6 +246,7 @@ async def test_partial_broadcast_saves_successes_and_keeps_the_failure(caplog: p
     assert not info.value.transient
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert [r.getMessage() for r in errors] == ["Failed to post one or more messages"]
+    assert errors[0].error == "channel chan-llama: channel archived"  # type: ignore[attr-defined]
 
 
 async def test_unresolvable_recipient_is_skipped_and_kept() -> None:
