@@ -1,0 +1,356 @@
+"""Typed async wrappers for the Teleport Auth RPCs the sidecar (and its test harness) uses.
+
+This module is the one place where gRPC status codes become `sidecar.errors` classes (reference §5.6):
+
+    NOT_FOUND            → NotFound            ALREADY_EXISTS       → AlreadyExists
+    PERMISSION_DENIED    → AccessDenied        FAILED_PRECONDITION  → CompareFailed
+    INVALID_ARGUMENT     → Rejected            UNAUTHENTICATED      → Unauthorized
+    UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, CANCELLED, INTERNAL → TransientError
+    UNIMPLEMENTED        → Unimplemented (a PermanentError: the server is too old or lacks the feature)
+    anything else (UNKNOWN, OUT_OF_RANGE, DATA_LOSS, ...) → PermanentError
+
+INTERNAL counts as transient because grpc reports broken HTTP/2 connections (RST_STREAM and the like) with it.
+Calls carry no metadata (no `version` header) and unary calls have a deadline of `timeout` seconds.
+
+Also here: the engine port adapters `TeleportPluginData` (PluginDataStore) and `TeleportRoles` (RoleLookup).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import grpc
+
+from sidecar.engine.model import RequestState
+from sidecar.errors import (
+    AccessDenied,
+    AlreadyExists,
+    CompareFailed,
+    NotFound,
+    PermanentError,
+    Rejected,
+    SidecarError,
+    TransientError,
+    Unauthorized,
+)
+from sidecar.teleport.convert import KIND_ACCESS_REQUEST, dict_to_label_values, state_to_proto
+from sidecar.teleport.identity import Identity
+from sidecar.teleport.transport import ChannelProvider, IdentitySource, OpenChannel, TransportKind
+from sidecar.teleport.wire import authservice_pb2, event_pb2, types_pb2, users_service_pb2
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = 30.0  # Teleport's DefaultIOTimeout
+LIST_PAGE_SIZE = 500
+
+
+class Unimplemented(PermanentError):
+    """The server does not implement the RPC (gRPC UNIMPLEMENTED)."""
+
+
+_TRANSIENT = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.ABORTED,
+    grpc.StatusCode.CANCELLED,
+    grpc.StatusCode.INTERNAL,
+}
+_BY_CODE: dict[Any, Callable[[str], SidecarError]] = {
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
+    grpc.StatusCode.PERMISSION_DENIED: AccessDenied,
+    grpc.StatusCode.FAILED_PRECONDITION: CompareFailed,
+    grpc.StatusCode.INVALID_ARGUMENT: Rejected,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthorized,
+    grpc.StatusCode.UNIMPLEMENTED: Unimplemented,
+}
+
+
+def map_rpc_error(error: grpc.RpcError, operation: str) -> SidecarError:
+    """The sidecar error for a failed RPC; the message names the operation, the status code and the details."""
+    code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
+    details = (error.details() if hasattr(error, "details") else "") or ""
+    message = f"{operation}: {code.name}: {details}" if details else f"{operation}: {code.name}"
+    if code in _TRANSIENT:
+        return TransientError(message)
+    return _BY_CODE.get(code, PermanentError)(message)
+
+
+class TeleportClient:
+    """The Teleport Auth API over a ChannelProvider (which handles the transport and identity reloads)."""
+
+    def __init__(self, provider: ChannelProvider, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self._provider = provider
+        self._timeout = timeout
+
+    @classmethod
+    async def connect(
+        cls,
+        addr: str,
+        *,
+        identity_file: Path | str | None = None,
+        key_pair: tuple[Path | str, Path | str, Path | str] | None = None,
+        refresh: bool = False,
+        refresh_interval: float = 60.0,
+        transport: TransportKind = TransportKind.AUTO,
+        timeout: float = DEFAULT_TIMEOUT,
+        close_grace: float = 30.0,
+        probe_timeout: float = 5.0,
+    ) -> TeleportClient:
+        """Load the identity (an identity file, or `key_pair` = (key, certificate, CAs)) and open a channel.
+
+        Raises IdentityError when the identity is unusable and ConfigError for a malformed address. No RPC is made:
+        call `ping()` to check the connection.
+        """
+        source = IdentitySource(identity_file=identity_file, key_pair=key_pair)
+        provider = await ChannelProvider.open(
+            addr,
+            source,
+            transport,
+            refresh=refresh,
+            refresh_interval=refresh_interval,
+            close_grace=close_grace,
+            probe_timeout=probe_timeout,
+        )
+        return cls(provider, timeout=timeout)
+
+    async def __aenter__(self) -> TeleportClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close every channel, cancelling calls in flight."""
+        await self._provider.close()
+
+    @property
+    def identity(self) -> Identity:
+        """The identity new calls use."""
+        return self._provider.identity
+
+    @property
+    def provider(self) -> ChannelProvider:
+        """The channel provider (transport kind, reload state)."""
+        return self._provider
+
+    async def _unary(self, operation: str, call: Callable[[OpenChannel], Awaitable[T]]) -> T:
+        async with self._provider.lease() as channel:
+            try:
+                return await call(channel)
+            except grpc.RpcError as exc:
+                raise map_rpc_error(exc, operation) from exc
+
+    async def ping(self) -> authservice_pb2.PingResponse:
+        """Ping: cluster name, server version and features."""
+        return await self._unary(
+            "Ping", lambda ch: ch.auth.Ping(authservice_pb2.PingRequest(), timeout=self._timeout)
+        )
+
+    async def watch_events(
+        self,
+        kinds: Sequence[str] = (KIND_ACCESS_REQUEST,),
+        *,
+        filters: Mapping[str, Mapping[str, str]] | None = None,
+        allow_partial_success: bool = True,
+    ) -> AsyncIterator[event_pb2.Event]:
+        """Stream watch events for `kinds` (the first is INIT). `filters` maps a kind to its filter.
+
+        The stream keeps the channel it started on, even across identity reloads, until it ends or is closed.
+        Errors are raised as sidecar errors; a server that ends the stream ends the iteration.
+        """
+        filters = filters or {}
+        watch = authservice_pb2.Watch(
+            Kinds=[types_pb2.WatchKind(Kind=k, Filter=dict(filters.get(k, {}))) for k in kinds],
+            AllowPartialSuccess=allow_partial_success,
+        )
+        async with self._provider.lease() as channel:
+            call = channel.auth.WatchEvents(watch)
+            try:
+                async for event in call:
+                    yield event
+            except grpc.RpcError as exc:
+                raise map_rpc_error(exc, "WatchEvents") from exc
+            finally:
+                call.cancel()
+
+    async def get_plugin_data(
+        self, resource: str, plugin: str, kind: str = KIND_ACCESS_REQUEST
+    ) -> list[types_pb2.PluginDataV3]:
+        """GetPluginData for one resource and plugin (an empty list when nothing is stored)."""
+        request = types_pb2.PluginDataFilter(Kind=kind, Resource=resource, Plugin=plugin)
+        seq = await self._unary("GetPluginData", lambda ch: ch.auth.GetPluginData(request, timeout=self._timeout))
+        return list(seq.PluginData)
+
+    async def update_plugin_data(
+        self,
+        resource: str,
+        plugin: str,
+        set_: Mapping[str, str],
+        expect: Mapping[str, str],
+        kind: str = KIND_ACCESS_REQUEST,
+    ) -> None:
+        """UpdatePluginData (compare-and-swap).
+
+        Raises CompareFailed on an expect mismatch and NotFound for an unknown resource.
+        """
+        request = types_pb2.PluginDataUpdateParams(
+            Kind=kind, Resource=resource, Plugin=plugin, Set=dict(set_), Expect=dict(expect)
+        )
+        await self._unary("UpdatePluginData", lambda ch: ch.auth.UpdatePluginData(request, timeout=self._timeout))
+
+    async def create_access_request(self, request: types_pb2.AccessRequestV3) -> types_pb2.AccessRequestV3:
+        """CreateAccessRequestV2: the created request as the server stored it."""
+        return await self._unary(
+            "CreateAccessRequestV2", lambda ch: ch.auth.CreateAccessRequestV2(request, timeout=self._timeout)
+        )
+
+    async def delete_access_request(self, request_id: str) -> None:
+        """DeleteAccessRequest."""
+        request = authservice_pb2.RequestID(ID=request_id)
+        await self._unary(
+            "DeleteAccessRequest", lambda ch: ch.auth.DeleteAccessRequest(request, timeout=self._timeout)
+        )
+
+    async def set_access_request_state(
+        self,
+        request_id: str,
+        state: RequestState,
+        *,
+        reason: str = "",
+        delegator: str = "",
+        annotations: Mapping[str, Sequence[str]] | None = None,
+        roles: Sequence[str] = (),
+    ) -> None:
+        """SetAccessRequestState (approve or deny outright)."""
+        request = authservice_pb2.RequestStateSetter(
+            ID=request_id, State=state_to_proto(state), Delegator=delegator, Reason=reason, Roles=list(roles)
+        )
+        if annotations:
+            request.Annotations.CopyFrom(dict_to_label_values(annotations))
+        await self._unary(
+            "SetAccessRequestState", lambda ch: ch.auth.SetAccessRequestState(request, timeout=self._timeout)
+        )
+
+    async def submit_access_review(
+        self,
+        request_id: str,
+        proposed_state: RequestState,
+        *,
+        author: str = "",
+        reason: str = "",
+        roles: Sequence[str] = (),
+        annotations: Mapping[str, Sequence[str]] | None = None,
+    ) -> types_pb2.AccessRequestV3:
+        """SubmitAccessReview; an empty author means the caller. Returns the request after the review."""
+        review = types_pb2.AccessReview(
+            Author=author, ProposedState=state_to_proto(proposed_state), Reason=reason, Roles=list(roles)
+        )
+        if annotations:
+            review.Annotations.CopyFrom(dict_to_label_values(annotations))
+        request = types_pb2.AccessReviewSubmission(RequestID=request_id, Review=review)
+        return await self._unary(
+            "SubmitAccessReview", lambda ch: ch.auth.SubmitAccessReview(request, timeout=self._timeout)
+        )
+
+    async def list_access_requests(
+        self,
+        request_filter: types_pb2.AccessRequestFilter | None = None,
+        *,
+        page_size: int = LIST_PAGE_SIZE,
+    ) -> list[types_pb2.AccessRequestV3]:
+        """Every matching request: ListAccessRequests page by page, or GetAccessRequestsV2 on older servers."""
+        request_filter = request_filter or types_pb2.AccessRequestFilter()
+        results: list[types_pb2.AccessRequestV3] = []
+        start_key = ""
+        seen_keys: set[str] = set()
+        while True:
+            page_request = authservice_pb2.ListAccessRequestsRequest(
+                Filter=request_filter, Limit=page_size, StartKey=start_key
+            )
+            try:
+                page = await self._list_page(page_request)
+            except Unimplemented:
+                if start_key:
+                    raise
+                log.debug("ListAccessRequests is not implemented; falling back to GetAccessRequestsV2")
+                return await self.get_access_requests_v2(request_filter)
+            results.extend(page.AccessRequests)
+            if not page.NextKey:
+                return results
+            if page.NextKey in seen_keys:
+                raise PermanentError(f"ListAccessRequests: the server repeated page key {page.NextKey!r}")
+            seen_keys.add(page.NextKey)
+            start_key = page.NextKey
+
+    async def _list_page(
+        self, request: authservice_pb2.ListAccessRequestsRequest
+    ) -> authservice_pb2.ListAccessRequestsResponse:
+        return await self._unary(
+            "ListAccessRequests", lambda ch: ch.auth.ListAccessRequests(request, timeout=self._timeout)
+        )
+
+    async def get_access_requests_v2(
+        self, request_filter: types_pb2.AccessRequestFilter | None = None
+    ) -> list[types_pb2.AccessRequestV3]:
+        """GetAccessRequestsV2 (server-streaming), collected into a list."""
+        request_filter = request_filter or types_pb2.AccessRequestFilter()
+
+        async def collect(channel: OpenChannel) -> list[types_pb2.AccessRequestV3]:
+            return [r async for r in channel.auth.GetAccessRequestsV2(request_filter, timeout=self._timeout)]
+
+        return await self._unary("GetAccessRequestsV2", collect)
+
+    async def get_role(self, name: str) -> types_pb2.RoleV6:
+        """GetRole."""
+        request = authservice_pb2.GetRoleRequest(Name=name)
+        return await self._unary("GetRole", lambda ch: ch.auth.GetRole(request, timeout=self._timeout))
+
+    async def get_user(self, name: str) -> types_pb2.UserV2:
+        """GetUser through `teleport.users.v1.UsersService`, as the v18 Go client does."""
+        request = users_service_pb2.GetUserRequest(name=name)
+        response: users_service_pb2.GetUserResponse = await self._unary(
+            "GetUser", lambda ch: ch.users.GetUser(request, timeout=self._timeout)
+        )
+        return response.user
+
+
+class TeleportPluginData:
+    """PluginDataStore over TeleportClient, for one plugin name and kind `access_request`."""
+
+    def __init__(self, client: TeleportClient, plugin: str) -> None:
+        self._client = client
+        self._plugin = plugin
+
+    async def get(self, request_id: str) -> dict[str, str] | None:
+        """The plugin's entry for the request, or None when nothing is stored."""
+        for item in await self._client.get_plugin_data(request_id, self._plugin):
+            entry = item.Spec.Entries.get(self._plugin)
+            if entry is not None:
+                return dict(entry.Data)
+        return None
+
+    async def update(self, request_id: str, set_: Mapping[str, str], expect: Mapping[str, str]) -> None:
+        """Compare-and-swap write. Raises CompareFailed on an expect mismatch, NotFound for an unknown request."""
+        await self._client.update_plugin_data(request_id, self._plugin, set_, expect)
+
+
+class TeleportRoles:
+    """RoleLookup over TeleportClient."""
+
+    def __init__(self, client: TeleportClient) -> None:
+        self._client = client
+
+    async def role_logins(self, role: str) -> list[str]:
+        """Allowed logins of a role. Raises AccessDenied when the plugin may not read roles."""
+        found = await self._client.get_role(role)
+        return list(found.Spec.Allow.Logins)
