@@ -33,10 +33,9 @@ def json_response(value: Any, status: int = 200) -> web.Response:
 
 def session_of(request: web.Request) -> Session:
     """The caller's session (the middleware guarantees it on session-required routes)."""
-    session = request.get(SESSION_KEY)
-    if session is None:
+    if SESSION_KEY not in request:
         raise errors.session_expired()
-    return session
+    return request[SESSION_KEY]
 
 
 async def read_json(request: web.Request, name: str, max_bytes: int) -> Any:
@@ -162,8 +161,7 @@ class Api:
 
     async def create_user(self, request: web.Request) -> web.Response:
         """`POST /users` (201)."""
-        session = request.get(SESSION_KEY)
-        caller = session.user if session is not None else None
+        caller = request[SESSION_KEY].user if SESSION_KEY in request else None
         body = await read_object(request, "user", self._max_body)
         user = self.state.create_user(caller, body)
         viewer = caller if caller is not None else user

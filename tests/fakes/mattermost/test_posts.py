@@ -107,7 +107,8 @@ async def test_replies_and_root_id_rules(api: Client, mm: FakeMattermost) -> Non
     unknown = await api.call("POST", "/api/v4/posts", BOT, {"channel_id": square, "message": "r", "root_id": "q" * 26})
     assert unknown.status == 400
     assert unknown.body["id"] == "api.post.create_post.root_id.app_error"
-    to_reply = await api.call("POST", "/api/v4/posts", BOT, {"channel_id": square, "message": "r", "root_id": reply["id"]})
+    nested = {"channel_id": square, "message": "r", "root_id": reply["id"]}
+    to_reply = await api.call("POST", "/api/v4/posts", BOT, nested)
     assert to_reply.status == 400
     assert to_reply.body["id"] == "api.post.create_post.root_id.app_error"
     other = await api.call("POST", "/api/v4/posts", BOT, {"channel_id": general, "message": "r", "root_id": root["id"]})
@@ -139,9 +140,8 @@ async def test_pending_post_id_deduplicates_within_30_seconds(
 
 async def test_failed_create_does_not_reserve_the_pending_id(api: Client, mm: FakeMattermost) -> None:
     channel = mm.control.channel_id("myteam", "town-square")
-    bad = await api.call(
-        "POST", "/api/v4/posts", BOT, {"channel_id": channel, "message": "x", "root_id": "w" * 26, "pending_post_id": "p"}
-    )
+    body = {"channel_id": channel, "message": "x", "root_id": "w" * 26, "pending_post_id": "p"}
+    bad = await api.call("POST", "/api/v4/posts", BOT, body)
     assert bad.status == 400
     good = await _post(api, channel, "x", pending_post_id="p")
     assert good["pending_post_id"] == "p"

@@ -85,7 +85,7 @@ def test_load_seed_from_file(tmp_path: Path) -> None:
 
 def test_missing_file_is_named(tmp_path: Path) -> None:
     missing = tmp_path / "absent.toml"
-    with pytest.raises(SeedError, match="absent.toml"):
+    with pytest.raises(SeedError, match=r"absent\.toml"):
         load_seed(missing)
 
 

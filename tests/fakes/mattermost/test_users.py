@@ -97,7 +97,8 @@ async def test_create_user_as_admin(api: Client) -> None:
 
 
 async def test_create_user_validation(api: Client) -> None:
-    bad_name = await api.call("POST", "/api/v4/users", ADMIN, {"username": "Bad Name", "email": "a@b.c", "password": "x" * 9})
+    body = {"username": "Bad Name", "email": "a@b.c", "password": "x" * 9}
+    bad_name = await api.call("POST", "/api/v4/users", ADMIN, body)
     assert bad_name.status == 400
     assert bad_name.body["id"] == "model.user.is_valid.username.app_error"
     short = await api.call("POST", "/api/v4/users", ADMIN, {"username": "shorty", "email": "s@b.c", "password": "x"})
