@@ -18,7 +18,7 @@ Also here: the engine port adapters `TeleportPluginData` (PluginDataStore) and `
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -162,7 +162,7 @@ class TeleportClient:
         *,
         filters: Mapping[str, Mapping[str, str]] | None = None,
         allow_partial_success: bool = True,
-    ) -> AsyncIterator[event_pb2.Event]:
+    ) -> AsyncGenerator[event_pb2.Event, None]:
         """Stream watch events for `kinds` (the first is INIT). `filters` maps a kind to its filter.
 
         The stream keeps the channel it started on, even across identity reloads, until it ends or is closed.
