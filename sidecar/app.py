@@ -1,0 +1,243 @@
+"""Wiring and lifecycle of the running plugin (`teleport-mattermost start`).
+
+Startup, in the Go plugin's order (reference go-plugin-behavior.md §4):
+  credentials (expiry) → Teleport connection → Ping + minimum version (within 10 s) → cluster name and, on
+  Enterprise, the Web UI link → Mattermost health check → watcher (ready after INIT) → "Plugin is ready".
+Shutdown: SIGTERM or a first SIGINT stop intake, let in-flight events finish (15 s in all), close the
+clients; a second SIGINT exits at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from dataclasses import dataclass
+
+from sidecar import __version__
+from sidecar.backoff import Backoff
+from sidecar.config import Config, TeleportConfig
+from sidecar.engine.dispatcher import Dispatcher
+from sidecar.engine.executor import Engine, EngineSettings
+from sidecar.engine.model import RequestEvent
+from sidecar.errors import IdentityError, SidecarError
+from sidecar.mattermost.bot import MattermostBot
+from sidecar.mattermost.client import MattermostClient
+from sidecar.render import RenderSettings, web_url_from_addr
+from sidecar.teleport.client import TeleportClient, TeleportPluginData, TeleportRoles, Unimplemented
+from sidecar.teleport.convert import request_event_from_proto
+from sidecar.teleport.identity import Identity
+from sidecar.teleport.transport import IdentitySource
+from sidecar.teleport.version import MIN_SERVER_VERSION, check_min_version
+from sidecar.teleport.watcher import Watcher
+
+log = logging.getLogger("sidecar.app")
+
+PLUGIN_NAME = "mattermost"
+INIT_TIMEOUT = 10.0
+SHUTDOWN_TIMEOUT = 15.0
+# Go gives each event 5 s. We allow more because rate-limit pauses and retries happen inside the handler, and a
+# handler cut short mid-broadcast is what loses notifications.
+EVENT_TIMEOUT = 30.0
+# tbot may still be writing the first identity when both containers start together.
+IDENTITY_WAIT = 60.0
+
+NO_VALID_CREDENTIALS = (
+    "No valid credentials found, this likely means credentials are expired. "
+    "In this case, please sign new credentials and increase their TTL if needed."
+)
+
+
+class StartupError(SidecarError):
+    """The plugin cannot start; the message is the one-line reason."""
+
+
+def identity_source(teleport: TeleportConfig) -> IdentitySource:
+    """Where the credentials come from: the identity file, or the key pair trio."""
+    if teleport.identity:
+        return IdentitySource(identity_file=teleport.identity)
+    return IdentitySource(key_pair=(teleport.client_key, teleport.client_crt, teleport.root_cas))
+
+
+async def check_credentials(source: IdentitySource, *, wait: float = IDENTITY_WAIT) -> Identity:
+    """Load the credentials, waiting briefly for files that do not exist yet; refuse expired ones."""
+    deadline = asyncio.get_running_loop().time() + wait
+    while any(not p.exists() for p in source.paths) and asyncio.get_running_loop().time() < deadline:
+        missing = ", ".join(str(p) for p in source.paths if not p.exists())
+        log.info("Waiting for credentials to appear", extra={"path": missing})
+        await asyncio.sleep(1.0)
+    try:
+        identity = source.load()
+    except IdentityError as exc:
+        if "certificate expired" in str(exc):
+            log.warning("Found expired credentials", extra={"error": str(exc)})
+            raise StartupError(f"{NO_VALID_CREDENTIALS} ({exc})") from None
+        raise
+    log.info("At least one non-expired credential has been found, continuing startup")
+    return identity
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """What Ping told us."""
+
+    name: str
+    version: str
+    web_proxy_url: str | None
+
+
+async def check_teleport(client: TeleportClient) -> ClusterInfo:
+    """Ping, check the server version, and find the Web UI link (Enterprise only)."""
+    log.debug("Checking Teleport server version")
+    try:
+        pong = await client.ping()
+    except Unimplemented:
+        raise StartupError(f"server version must be at least {MIN_SERVER_VERSION}") from None
+    except SidecarError as exc:
+        raise StartupError(f"Unable to get Teleport server version: {exc}") from None
+    check_min_version(pong.ServerVersion)
+    web_url = None
+    if pong.ServerFeatures.AdvancedAccessWorkflows and pong.ProxyPublicAddr:
+        web_url = web_url_from_addr(pong.ProxyPublicAddr)
+    return ClusterInfo(pong.ClusterName, pong.ServerVersion, web_url)
+
+
+def fail_fast_from_env() -> bool:
+    """TELEPORT_PLUGIN_FAIL_FAST, parsed like Go's strconv.ParseBool."""
+    return os.environ.get("TELEPORT_PLUGIN_FAIL_FAST", "").strip().lower() in {"1", "t", "true"}
+
+
+class Plugin:
+    """One running plugin: the clients, the engine, the dispatcher and the watcher."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.ready = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Start, run until `stop` is set, then shut down gracefully. Raises SidecarError when fatal."""
+        tc = self.config.teleport
+        await check_credentials(identity_source(tc))
+        try:
+            async with asyncio.timeout(INIT_TIMEOUT):
+                teleport = await TeleportClient.connect(
+                    tc.addr,
+                    identity_file=tc.identity or None,
+                    key_pair=None if tc.identity else (tc.client_key, tc.client_crt, tc.root_cas),
+                    refresh=tc.refresh_identity,
+                    refresh_interval=tc.refresh_identity_interval,
+                )
+        except TimeoutError:
+            raise StartupError(f"could not connect to Teleport at {tc.addr} within {INIT_TIMEOUT:.0f} s") from None
+        async with teleport:
+            await self._run_connected(teleport, stop)
+
+    async def _run_connected(self, teleport: TeleportClient, stop: asyncio.Event) -> None:
+        try:
+            async with asyncio.timeout(INIT_TIMEOUT):
+                cluster = await check_teleport(teleport)
+        except TimeoutError:
+            raise StartupError(f"Unable to get Teleport server version: no answer in {INIT_TIMEOUT:.0f} s") from None
+        mm = self.config.mattermost
+        async with MattermostClient(mm.url, mm.token) as mm_client:
+            bot = MattermostBot(mm_client)
+            log.debug("Starting API health check")
+            try:
+                await bot.check_health()
+            except SidecarError as exc:
+                raise StartupError(f"API health check failed: {exc}") from None
+            log.debug("API health check finished ok")
+            engine = Engine(
+                store=TeleportPluginData(teleport, PLUGIN_NAME),
+                roles=TeleportRoles(teleport),
+                chat=bot,
+                settings=EngineSettings(
+                    role_to_recipients=self.config.role_to_recipients,
+                    render=RenderSettings(web_proxy_url=cluster.web_proxy_url),
+                ),
+            )
+            async with Dispatcher(engine.handle, event_timeout=EVENT_TIMEOUT) as dispatcher:
+                await self._watch(teleport, dispatcher, stop)
+
+    async def _watch(self, teleport: TeleportClient, dispatcher: Dispatcher, stop: asyncio.Event) -> None:
+        async def sink(event: RequestEvent) -> None:
+            dispatcher.submit(event)
+
+        watcher = Watcher(
+            lambda: teleport.watch_events(),
+            request_event_from_proto,
+            sink,
+            backoff=Backoff(0.02, 5.0),
+            fail_fast=fail_fast_from_env(),
+        )
+        watch_task = asyncio.create_task(watcher.run(), name="watcher")
+        stop_task = asyncio.create_task(stop.wait(), name="stop")
+        ready_task = asyncio.create_task(self._announce_ready(watcher), name="ready")
+        try:
+            await asyncio.wait({watch_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (watch_task, stop_task, ready_task):
+                task.cancel()
+            results = await asyncio.gather(watch_task, stop_task, ready_task, return_exceptions=True)
+        # Intake has stopped; let queued and running events finish within the shutdown budget.
+        if not await dispatcher.drain(SHUTDOWN_TIMEOUT - 2):
+            log.warning("Shutdown timed out with events still in flight", extra={"pending": dispatcher.pending})
+        watch_result = results[0]
+        if isinstance(watch_result, BaseException) and not isinstance(watch_result, asyncio.CancelledError):
+            log.error("Watcher event loop failed", extra={"error": str(watch_result)})
+            if isinstance(watch_result, SidecarError):
+                raise watch_result
+            raise StartupError(f"watcher failed: {watch_result}") from watch_result
+
+    async def _announce_ready(self, watcher: Watcher) -> None:
+        await watcher.ready.wait()
+        self.ready.set()
+        log.info("Plugin is ready")
+
+
+async def serve(config: Config, stop: asyncio.Event) -> int:
+    """Run the plugin until `stop`; return the exit code (0 clean, 1 fatal)."""
+    log.info("Starting Teleport Access Mattermost Plugin", extra={"version": __version__})
+    try:
+        await Plugin(config).run(stop)
+    except SidecarError as exc:
+        log.error("Terminating with fatal error...", extra={"error": str(exc)})
+        return 1
+    log.info("Successfully shut down")
+    return 0
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    """SIGTERM / first SIGINT → graceful shutdown; second SIGINT → exit at once."""
+    loop = asyncio.get_running_loop()
+    interrupts = 0
+
+    def graceful() -> None:
+        if not stop.is_set():
+            log.info("Attempting graceful shutdown")
+        stop.set()
+
+    def interrupt() -> None:
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts > 1:
+            log.error("Second interrupt, exiting immediately")
+            logging.shutdown()
+            os._exit(1)
+        graceful()
+
+    loop.add_signal_handler(signal.SIGTERM, graceful)
+    loop.add_signal_handler(signal.SIGINT, interrupt)
+
+
+def run(config: Config) -> int:
+    """Blocking entry point used by the CLI."""
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        install_signal_handlers(stop)
+        return await serve(config, stop)
+
+    return asyncio.run(main())
+

@@ -1,0 +1,100 @@
+"""The `teleport-mattermost` command line: configure, version, start, check.
+
+Exit codes: 0 for a clean run or shutdown, 1 for a configuration, startup or fatal error (with a one-line
+reason on stderr), as the Go plugin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import platform
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from sidecar import __version__
+from sidecar.config import Config, example_config, load_config
+from sidecar.errors import SidecarError
+from sidecar.logs import init_bootstrap_logging, setup_logging
+
+DEFAULT_CONFIG_PATH = "/etc/teleport-mattermost.toml"
+PROG = "teleport-mattermost"
+
+log = logging.getLogger("sidecar.cli")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors exit 1 (Go's kingpin does) with a one-line reason."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(1, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = _Parser(prog=PROG, description="Teleport plugin for access requests approval via Mattermost.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{configure,version,start,check}",
+                                parser_class=_Parser)
+    sub.add_parser("configure", help="Prints an example .TOML configuration file.")
+    sub.add_parser("version", help=f"Prints {PROG} version and exits.")
+    start = sub.add_parser("start", help="Starts a Teleport Mattermost plugin.")
+    start.add_argument("-c", "--config", default=DEFAULT_CONFIG_PATH, help="TOML config file path")
+    start.add_argument("-d", "--debug", action="store_true", help="Enable verbose logging to stderr")
+    check = sub.add_parser(
+        "check", help="Validates the config, connects to Teleport and Mattermost and checks every recipient."
+    )
+    check.add_argument("-c", "--config", default=DEFAULT_CONFIG_PATH, help="TOML config file path")
+    check.add_argument("-d", "--debug", action="store_true", help="Enable verbose logging to stderr")
+    return parser
+
+
+def version_text() -> str:
+    """`teleport-mattermost v<version> <python version>`, shaped like the Go plugin's version line."""
+    return f"{PROG} v{__version__} python{platform.python_version()}"
+
+
+def _fail(message: str) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return 1
+
+
+def _load(path: str, debug: bool) -> Config:
+    config = load_config(path)
+    setup_logging(config.log, debug=debug)
+    for warning in config.warnings:
+        log.warning(warning)
+    return config
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code."""
+    args = build_parser().parse_args(argv)
+    if args.command == "configure":
+        sys.stdout.write(example_config())
+        return 0
+    if args.command == "version":
+        print(version_text())
+        return 0
+
+    init_bootstrap_logging()
+    try:
+        config = _load(args.config, args.debug)
+    except SidecarError as exc:
+        return _fail(str(exc))
+
+    # Imported late so `configure` and `version` work even where grpc cannot load.
+    if args.command == "check":
+        from sidecar.check import run_check
+
+        return asyncio.run(run_check(config))
+    from sidecar.app import run
+
+    return run(config)
+
+
+def entry() -> NoReturn:
+    """Console-script entry point."""
+    sys.exit(main())
