@@ -13,9 +13,9 @@ from typing import TextIO
 from sidecar.app import PLUGIN_NAME, check_credentials, check_teleport, identity_source
 from sidecar.config import Config
 from sidecar.errors import SidecarError
-from sidecar.messages_text import UNKNOWN_KEY
 from sidecar.mattermost.client import MattermostClient
 from sidecar.mattermost.preflight import run_preflight
+from sidecar.messages_text import UNKNOWN_KEY
 from sidecar.teleport.client import TeleportClient
 from sidecar.teleport.wire import event_pb2
 
