@@ -414,7 +414,7 @@ class ClusterAuthority:
         """
         if not user:
             raise CAError("user name must not be empty")
-        if ttl <= timedelta(0) and now is None:
+        if ttl <= timedelta(0):
             raise CAError("ttl must be positive")
         start = now if now is not None else datetime.now(UTC)
         if start.tzinfo is None:

@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
+from sidecar.errors import IdentityError
 from sidecar.teleport.identity import Identity
 
 log = logging.getLogger(__name__)
@@ -36,10 +37,16 @@ def auth_alpn_protocols(cluster: str) -> list[str]:
 
 
 def client_ssl_context(identity: Identity, alpn: list[str]) -> ssl.SSLContext:
-    """A TLS client context for Auth: verify against the identity's CAs, present its certificate, offer `alpn`."""
+    """A TLS client context for Auth: verify against the identity's CAs, present its certificate, offer `alpn`.
+
+    Raises IdentityError when `ssl` refuses the identity's certificates or key.
+    """
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_verify_locations(cadata=identity.ca_bundle.decode("ascii"))
+    try:
+        ctx.load_verify_locations(cadata=identity.ca_bundle.decode("ascii"))
+    except (ssl.SSLError, UnicodeDecodeError):
+        raise IdentityError(f"{identity.source}: the CA certificates cannot be used for TLS") from None
     ctx.set_alpn_protocols(alpn)
     with tempfile.TemporaryDirectory(prefix="tp-identity-") as private_dir:
         os.chmod(private_dir, 0o700)
@@ -51,8 +58,7 @@ def client_ssl_context(identity: Identity, alpn: list[str]) -> ssl.SSLContext:
                 f.write(identity.key_pem)
             ctx.load_cert_chain(pem_path)
         except ssl.SSLError:
-            # The message of an ssl error never contains key bytes, but say plainly what failed.
-            raise ssl.SSLError(f"cannot load the client certificate of {identity.source}") from None
+            raise IdentityError(f"{identity.source}: the certificate and key cannot be used for TLS") from None
         finally:
             with contextlib.suppress(FileNotFoundError):
                 pem_path.unlink()

@@ -325,14 +325,14 @@ class ChannelProvider:
                 return False
             try:
                 identity = await asyncio.to_thread(self.source.load)
+                if identity.cert_pem == self._current.identity.cert_pem:
+                    self._signature, self._hash = signature, digest
+                    return False
+                await self._install(identity)
             except IdentityError as exc:
                 log.error("%s %s", RELOAD_FAILED, exc)
                 self._failed_hash, self._signature = digest, signature
                 return False
-            if identity.cert_pem == self._current.identity.cert_pem:
-                self._signature, self._hash = signature, digest
-                return False
-            await self._install(identity)
             log.info("Reloaded the Teleport identity (valid until %s)", identity.not_after.isoformat())
             return True
 

@@ -250,3 +250,11 @@ async def test_foreign_cluster_identity_is_refused(tls_server: tuple[ClusterAuth
     except (ssl.SSLError, ConnectionResetError):
         answer = b""
     assert answer == b""
+
+
+def test_issue_user_rejects_bad_input(tmp_path: Path) -> None:
+    ca = ClusterAuthority.load_or_create(tmp_path)
+    with pytest.raises(CAError, match="ttl must be positive"):
+        ca.issue_user("u", ["r"], timedelta(0))
+    with pytest.raises(CAError, match="user name must not be empty"):
+        ca.issue_user("", ["r"], timedelta(hours=1))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import ssl
@@ -16,6 +17,7 @@ import pytest
 from aiohttp import web
 
 from fakes.teleport_auth.ca import ClusterAuthority
+from sidecar.errors import IdentityError
 from sidecar.teleport.alpn_bridge import auth_alpn_protocols, client_ssl_context
 from sidecar.teleport.identity import load_identity_file
 from sidecar.teleport.transport import (
@@ -317,3 +319,17 @@ async def test_refresh_loop_picks_up_a_renewal(
     await asyncio.wait_for(provider.wait_generation(2), timeout=5)
     async with provider.lease() as channel:
         assert (await _ping(channel)).RemoteAddr == f"sidecar/{serial}"
+
+
+def test_bridge_context_refuses_unusable_material(identity_path: Path, authority: ClusterAuthority) -> None:
+    identity = load_identity_file(identity_path)
+    broken_ca = dataclasses.replace(
+        identity, ca_pems=(b"-----BEGIN CERTIFICATE-----\nQUJD\n-----END CERTIFICATE-----\n",)
+    )
+    with pytest.raises(IdentityError, match="the CA certificates cannot be used for TLS"):
+        client_ssl_context(broken_ca, ["h2"])
+    other_key = authority.issue_user("x", ["r"], timedelta(hours=1)).key_pem
+    mismatched = dataclasses.replace(identity, key_pem=other_key)
+    with pytest.raises(IdentityError, match="the certificate and key cannot be used for TLS") as info:
+        client_ssl_context(mismatched, ["h2"])
+    assert other_key.decode().splitlines()[1] not in str(info.value)
