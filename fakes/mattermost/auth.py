@@ -8,6 +8,7 @@ from enum import Enum
 from aiohttp import web
 
 COOKIE_NAME = "MMAUTHTOKEN"
+CSRF_COOKIE_NAME = "MMCSRF"
 
 
 class TokenSource(Enum):
@@ -44,7 +45,11 @@ def find_token(request: web.Request) -> FoundToken:
 
 
 def csrf_ok(request: web.Request) -> bool:
-    """Cookie sessions on non-GET requests need a CSRF header (the legacy XMLHttpRequest form suffices)."""
+    """Cookie sessions on non-GET requests need `X-CSRF-Token` equal to the `MMCSRF` cookie, or the
+    legacy `X-Requested-With: XMLHttpRequest` (accepted unless strict CSRF enforcement is on)."""
     if request.method in ("GET", "HEAD"):
         return True
-    return request.headers.get("X-Requested-With", "") == "XMLHttpRequest" or bool(request.headers.get("X-CSRF-Token"))
+    if request.headers.get("X-Requested-With", "") == "XMLHttpRequest":
+        return True
+    token = request.headers.get("X-CSRF-Token", "")
+    return bool(token) and token == request.cookies.get(CSRF_COOKIE_NAME, "")

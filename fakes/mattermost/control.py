@@ -28,7 +28,8 @@ from aiohttp import web
 from fakes.mattermost import wire
 from fakes.mattermost.faults import Fault, FaultBook, FaultSpec, FaultSpecError
 from fakes.mattermost.ratelimit import RateLimiter
-from fakes.mattermost.state import EphemeralPost, State
+from fakes.mattermost.records import EphemeralPost
+from fakes.mattermost.state import State
 
 
 @dataclass

@@ -204,6 +204,11 @@ def edit_time_limit() -> ApiError:
     )
 
 
+def user_invalid(field_name: str) -> ApiError:
+    """400 from `User.IsValid` for one field."""
+    return ApiError(400, f"model.user.is_valid.{field_name}.app_error", f"Invalid {field_name}.")
+
+
 def handle_404_body(path: str) -> dict[str, Any]:
     """The body `Handle404` writes for unknown /api/v4 routes: no request_id, detailed_error filled."""
     return {

@@ -10,9 +10,10 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from fakes.mattermost import errors, wire
+from fakes.mattermost import errors, posts, wire
 from fakes.mattermost.ids import random_id
-from fakes.mattermost.state import Session, State, find_action
+from fakes.mattermost.records import Session
+from fakes.mattermost.state import State
 
 SESSION_KEY = web.RequestKey("mm_session", Session)
 #: Routes served without a session (an invalid token there is ignored, as on the real server).
@@ -240,27 +241,27 @@ class Api:
         """`POST /posts` (201; a deduplicated retry answers with the first post, also 201)."""
         session = session_of(request)
         body = await read_object(request, "post", self._max_body)
-        post, pending = self.state.create_post(session.user, body)
+        post, pending = posts.create_post(self.state, session.user, body)
         return json_response(wire.post_json(post, self.state, pending), status=201)
 
     async def get_post(self, request: web.Request) -> web.Response:
         """`GET /posts/{id}`."""
         session = session_of(request)
-        post, _ = self.state.readable_post(session.user, request.match_info["post_id"])
+        post, _ = posts.readable_post(self.state, session.user, request.match_info["post_id"])
         return json_response(wire.post_json(post, self.state))
 
     async def update_post(self, request: web.Request) -> web.Response:
         """`PUT /posts/{id}`: full replacement of the editable fields."""
         session = session_of(request)
         body = await read_object(request, "post", self._max_body)
-        post = self.state.update_post(session.user, request.match_info["post_id"], body)
+        post = posts.update_post(self.state, session.user, request.match_info["post_id"], body)
         return json_response(wire.post_json(post, self.state))
 
     async def patch_post(self, request: web.Request) -> web.Response:
         """`PUT /posts/{id}/patch`: only the given fields."""
         session = session_of(request)
         body = await read_object(request, "patch", self._max_body)
-        post = self.state.patch_post(session.user, request.match_info["post_id"], body)
+        post = posts.patch_post(self.state, session.user, request.match_info["post_id"], body)
         return json_response(wire.post_json(post, self.state))
 
     async def thread(self, request: web.Request) -> web.Response:
@@ -269,7 +270,8 @@ class Api:
         direction = request.query.get("direction", "")
         if direction not in ("", "up", "down"):
             raise errors.invalid_url_param("direction")
-        page = self.state.thread(
+        page = posts.thread(
+            self.state,
             session.user,
             request.match_info["post_id"],
             _int_query(request, "perPage", 0),
@@ -288,9 +290,8 @@ class Api:
         page = _int_query(request, "page", 0)
         if since and (before or after):
             raise errors.invalid_url_param("since")
-        page_result = self.state.channel_posts(
-            session.user, request.match_info["channel_id"], page, per_page, since, before, after
-        )
+        channel_id = request.match_info["channel_id"]
+        page_result = posts.channel_posts(self.state, session.user, channel_id, page, per_page, since, before, after)
         return json_response(wire.post_list_json(page_result, self.state))
 
     async def post_action(self, request: web.Request) -> web.Response:
@@ -309,8 +310,8 @@ class Api:
                 if not isinstance(decoded, dict):
                     raise errors.invalid_body_param("post_action")
                 body = decoded
-        post, channel = self.state.readable_post(session.user, request.match_info["post_id"])
-        action = find_action(post, request.match_info["action_id"])
+        post, channel = posts.readable_post(self.state, session.user, request.match_info["post_id"])
+        action = posts.find_action(post, request.match_info["action_id"])
         if action is None:
             raise errors.action_not_found()
         integration = action.get("integration")
@@ -340,7 +341,7 @@ class Api:
         answer = await self._call_integration(integration["url"], payload)
         update = answer.get("update")
         if isinstance(update, dict):
-            self.state.apply_action_update(session.user, post, update)
+            posts.apply_action_update(self.state, session.user, post, update)
         ephemeral = answer.get("ephemeral_text")
         if isinstance(ephemeral, str) and ephemeral:
             self.state.add_ephemeral(session.user.id, channel.id, post.root_id or post.id, ephemeral)

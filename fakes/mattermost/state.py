@@ -1,198 +1,37 @@
-"""In-memory Mattermost state and the server-side rules that change it (permissions, validation).
+"""In-memory Mattermost state: the seeded data, lookups, and the user, team and channel operations.
 
 Every operation takes the calling user and raises `ApiError` exactly where the real server answers
-with an error, so the HTTP layer only parses input and renders output.
+with an error, so the HTTP layer only parses input and renders output. Post operations live in
+`posts.py`.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from fakes.mattermost import errors
 from fakes.mattermost.clock import Clock, millis
 from fakes.mattermost.config import ServerConfig
 from fakes.mattermost.ids import IdGenerator, is_valid_id
+from fakes.mattermost.records import (
+    AccessToken,
+    Bot,
+    Channel,
+    ChannelMember,
+    EphemeralPost,
+    Post,
+    PostEvent,
+    Session,
+    Team,
+    TeamMember,
+    User,
+)
 from fakes.mattermost.seed import Seed
 
-#: `PendingPostIDsCacheTTL` of the real server.
-PENDING_POST_TTL_SECONDS = 30.0
-#: `PostPropsMaxRunes`.
-POST_PROPS_MAX_RUNES = 800_000
-_HASHTAG = re.compile(r"(?:^|\s)(#[A-Za-z][A-Za-z0-9_\-.]*[A-Za-z0-9])")
 _USERNAME = re.compile(r"^[a-z0-9.\-_]{1,64}$")
 _EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$|^[^@\s<>\"]+@[^@\s<>\".]+$")
-
-
-@dataclass
-class User:
-    """A user account (human or bot)."""
-
-    id: str
-    username: str
-    email: str
-    first_name: str
-    last_name: str
-    roles: str
-    create_at: int
-    update_at: int
-    is_bot: bool = False
-    bot_description: str = ""
-    nickname: str = ""
-    position: str = ""
-    locale: str = "en"
-    last_password_update: int = 0
-    props: dict[str, str] = field(default_factory=dict)
-    notify_props: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def is_admin(self) -> bool:
-        """Holds the system_admin role."""
-        return "system_admin" in self.roles.split()
-
-
-@dataclass
-class Bot:
-    """A bot record; its user shares the id."""
-
-    user_id: str
-    username: str
-    display_name: str
-    description: str
-    owner_id: str
-    create_at: int
-    update_at: int
-
-
-@dataclass
-class AccessToken:
-    """A personal access token (bots and humans)."""
-
-    id: str
-    token: str
-    user_id: str
-    description: str
-    is_active: bool = True
-
-
-@dataclass
-class Team:
-    """A team."""
-
-    id: str
-    name: str
-    display_name: str
-    type: str
-    create_at: int
-    update_at: int
-    invite_id: str
-    email: str = ""
-    description: str = ""
-    allow_open_invite: bool = False
-
-
-@dataclass
-class Channel:
-    """A channel: O public, P private, D direct."""
-
-    id: str
-    team_id: str
-    type: str
-    name: str
-    display_name: str
-    creator_id: str
-    create_at: int
-    update_at: int
-    last_post_at: int = 0
-    last_root_post_at: int = 0
-    total_msg_count: int = 0
-    total_msg_count_root: int = 0
-    header: str = ""
-    purpose: str = ""
-
-
-@dataclass
-class ChannelMember:
-    """Membership of a user in a channel."""
-
-    channel_id: str
-    user_id: str
-    last_viewed_at: int
-    last_update_at: int
-
-
-@dataclass
-class TeamMember:
-    """Membership of a user in a team."""
-
-    team_id: str
-    user_id: str
-
-
-@dataclass
-class Post:
-    """A stored post. `props` keeps action integrations; they are stripped only on the wire."""
-
-    id: str
-    seq: int
-    create_at: int
-    update_at: int
-    user_id: str
-    channel_id: str
-    root_id: str
-    message: str
-    type: str
-    props: dict[str, Any]
-    file_ids: list[str]
-    edit_at: int = 0
-    delete_at: int = 0
-    is_pinned: bool = False
-    has_reactions: bool = False
-    hashtags: str = ""
-
-
-@dataclass(frozen=True)
-class PostEvent:
-    """One write to a post: `create`, `update` (PUT), `patch` or `action` (integration update)."""
-
-    kind: str
-    at: int
-    user_id: str
-    message: str
-    props: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class EphemeralPost:
-    """An ephemeral message only `user_id` sees (from an integration's `ephemeral_text`)."""
-
-    id: str
-    user_id: str
-    channel_id: str
-    root_id: str
-    message: str
-    create_at: int
-
-
-@dataclass(frozen=True)
-class Session:
-    """The authenticated caller."""
-
-    user: User
-    token: AccessToken
-
-
-@dataclass(frozen=True)
-class PostPage:
-    """A PostList: ids newest first plus neighbours for paging."""
-
-    posts: list[Post]
-    next_post_id: str = ""
-    prev_post_id: str = ""
-    has_next: bool | None = None
+_RESERVED = frozenset({"all", "channel", "matterbot", "system"})
 
 
 class State:
@@ -220,12 +59,18 @@ class State:
         self.posts: dict[str, Post] = {}
         self.history: dict[str, list[PostEvent]] = {}
         self.ephemeral: list[EphemeralPost] = []
-        self._pending: dict[str, tuple[str, float]] = {}
+        #: pending_post_id → (post id, expiry in clock seconds)
+        self.pending_posts: dict[str, tuple[str, float]] = {}
         self._load_seed()
 
     def new_id(self) -> str:
         """Next deterministic id."""
         return self._ids.next_id()
+
+    def next_seq(self) -> int:
+        """Next post sequence number (orders posts created within the same millisecond)."""
+        self._seq += 1
+        return self._seq
 
     def now(self) -> int:
         """Current time in milliseconds."""
@@ -278,7 +123,7 @@ class State:
             create_at=now,
             update_at=now,
             last_password_update=now,
-            notify_props=_default_user_notify_props(username),
+            notify_props=_default_user_notify_props(),
         )
         self.users[user.id] = user
         return user
@@ -297,7 +142,7 @@ class State:
             update_at=now,
             is_bot=True,
             bot_description=description,
-            notify_props=_default_user_notify_props(username),
+            notify_props=_default_user_notify_props(),
         )
         self.users[user.id] = user
         self.bots[user.id] = Bot(user.id, username, display_name, description, owner_id, now, now)
@@ -427,9 +272,9 @@ class State:
         username = body.get("username")
         email = body.get("email")
         if not isinstance(username, str) or not _USERNAME.match(username) or username in _RESERVED:
-            raise ApiErrorFactory.user_invalid("username")
+            raise errors.user_invalid("username")
         if not isinstance(email, str) or not _EMAIL.match(email.lower()) or len(email) > 128:
-            raise ApiErrorFactory.user_invalid("email")
+            raise errors.user_invalid("email")
         password = body.get("password", "")
         auth_service = body.get("auth_service", "")
         if not isinstance(password, str) or not isinstance(auth_service, str):
@@ -560,8 +405,6 @@ class State:
         if channel.type == "O" and self.is_team_member(caller.id, channel.team_id):
             allowed = True
         if not allowed:
-            if channel.type == "P":
-                raise errors.channel_id_not_found()
             raise errors.forbidden(caller.id, permission)
         members: list[ChannelMember] = []
         for user_id in user_ids:
@@ -583,247 +426,6 @@ class State:
             raise errors.user_not_found()
         return self._join_team(team.id, user_id)
 
-    # ------------------------------------------------------------------ posts
-
-    def create_post(self, caller: User, body: dict[str, Any]) -> tuple[Post, str]:
-        """`POST /posts`: returns the post and the pending id to echo (\"\" when deduplicated)."""
-        channel_id = body.get("channel_id", "")
-        channel = self.channels.get(channel_id) if isinstance(channel_id, str) else None
-        if channel is None or not (caller.is_admin or self.is_channel_member(caller.id, channel.id)):
-            # The permission check runs before the channel lookup: unknown channels are 403 too.
-            raise errors.forbidden(caller.id, "create_post")
-        pending = body.get("pending_post_id", "")
-        if not isinstance(pending, str):
-            raise errors.invalid_body_param("post")
-        now_s = self.clock.now()
-        if pending:
-            self._expire_pending(now_s)
-            seen = self._pending.get(pending)
-            if seen is not None:
-                earlier = self.posts.get(seen[0])
-                if earlier is not None and self.can_read_channel(caller, self.channels[earlier.channel_id]):
-                    return earlier, ""
-        message, root_id, post_type, props, file_ids = _post_fields(body)
-        self._validate_message(message, props)
-        if post_type.startswith("system_"):
-            raise errors.invalid_param("post.type")
-        if root_id:
-            root = self.posts.get(root_id)
-            if root is None or root.root_id != "" or root.delete_at != 0:
-                raise errors.root_id_invalid()
-            if root.channel_id != channel.id:
-                raise errors.channel_root_id_invalid()
-        if caller.is_bot:
-            props["from_bot"] = "true"
-        _assign_action_ids(props, self.new_id)
-        now = self.now()
-        self._seq += 1
-        post = Post(
-            id=self.new_id(),
-            seq=self._seq,
-            create_at=now,
-            update_at=now,
-            user_id=caller.id,
-            channel_id=channel.id,
-            root_id=root_id,
-            message=message,
-            type=post_type,
-            props=props,
-            file_ids=file_ids,
-            hashtags=_hashtags(message),
-        )
-        self.posts[post.id] = post
-        self.history[post.id] = [PostEvent("create", now, caller.id, message, copy.deepcopy(props))]
-        channel.last_post_at = now
-        channel.total_msg_count += 1
-        if not root_id:
-            channel.last_root_post_at = now
-            channel.total_msg_count_root += 1
-        if pending:
-            self._pending[pending] = (post.id, now_s + PENDING_POST_TTL_SECONDS)
-        return post, pending
-
-    def _expire_pending(self, now_s: float) -> None:
-        for key in [k for k, (_, until) in self._pending.items() if until <= now_s]:
-            del self._pending[key]
-
-    def _validate_message(self, message: str, props: dict[str, Any]) -> None:
-        if len(message) > self.config.max_post_length:
-            raise errors.message_too_long()
-        if len(json.dumps(props, ensure_ascii=False)) > POST_PROPS_MAX_RUNES:
-            raise errors.props_too_long()
-
-    def readable_post(self, caller: User, post_id: str) -> tuple[Post, Channel]:
-        """The post (404 when unknown) and its channel, if the caller may read it (else 403)."""
-        post = self.posts.get(post_id)
-        if post is None or post.delete_at != 0:
-            raise errors.post_not_found()
-        channel = self.channels[post.channel_id]
-        if not self.can_read_channel(caller, channel):
-            raise errors.forbidden(caller.id, "read_channel")
-        return post, channel
-
-    def _editable_post(self, caller: User, post_id: str) -> Post:
-        post = self.posts.get(post_id)
-        if post is None or post.delete_at != 0:
-            raise errors.forbidden(caller.id, "edit_post")
-        channel = self.channels[post.channel_id]
-        if not (caller.is_admin or self.is_channel_member(caller.id, channel.id)):
-            raise errors.forbidden(caller.id, "edit_post")
-        if post.user_id != caller.id and not caller.is_admin:
-            raise errors.forbidden(caller.id, "edit_others_posts")
-        return post
-
-    def update_post(self, caller: User, post_id: str, body: dict[str, Any]) -> Post:
-        """`PUT /posts/{id}`: the body is the whole post; omitted fields become empty."""
-        if body.get("id") != post_id:
-            raise errors.invalid_body_param("id")
-        post = self._editable_post(caller, post_id)
-        message = body.get("message", "")
-        props = body.get("props")
-        if not isinstance(message, str) or not (props is None or isinstance(props, dict)):
-            raise errors.invalid_body_param("post")
-        new_props = dict(props or {})
-        file_ids = body.get("file_ids")
-        is_pinned = body.get("is_pinned", False)
-        has_reactions = body.get("has_reactions", False)
-        if not isinstance(is_pinned, bool) or not isinstance(has_reactions, bool):
-            raise errors.invalid_body_param("post")
-        if file_ids is not None and not _is_str_list(file_ids):
-            raise errors.invalid_body_param("post")
-        self._apply_edit(caller, post, "update", message, new_props, file_ids)
-        post.is_pinned = is_pinned
-        post.has_reactions = has_reactions
-        return post
-
-    def patch_post(self, caller: User, post_id: str, body: dict[str, Any]) -> Post:
-        """`PUT /posts/{id}/patch`: only the given fields change."""
-        post = self._editable_post(caller, post_id)
-        message = body.get("message")
-        props = body.get("props")
-        file_ids = body.get("file_ids")
-        if message is not None and not isinstance(message, str):
-            raise errors.invalid_body_param("patch")
-        if props is not None and not isinstance(props, dict):
-            raise errors.invalid_body_param("patch")
-        if file_ids is not None and not _is_str_list(file_ids):
-            raise errors.invalid_body_param("patch")
-        for flag in ("is_pinned", "has_reactions"):
-            if body.get(flag) is not None and not isinstance(body.get(flag), bool):
-                raise errors.invalid_body_param("patch")
-        new_message = post.message if message is None else message
-        new_props = copy.deepcopy(post.props) if props is None else dict(props)
-        self._apply_edit(caller, post, "patch", new_message, new_props, file_ids)
-        if body.get("is_pinned") is not None:
-            post.is_pinned = bool(body["is_pinned"])
-        if body.get("has_reactions") is not None:
-            post.has_reactions = bool(body["has_reactions"])
-        return post
-
-    def apply_action_update(self, caller: User, post: Post, update: dict[str, Any]) -> None:
-        """An integration's `update`: props kept when null, else replaced keeping webhook overrides."""
-        message = update.get("message", "")
-        if not isinstance(message, str):
-            raise errors.action_integration_failed("update.message is not a string")
-        props = update.get("props")
-        if props is None:
-            new_props = copy.deepcopy(post.props)
-        elif isinstance(props, dict):
-            new_props = dict(props)
-            for kept in ("from_webhook", "override_username", "override_icon_url"):
-                if kept in post.props:
-                    new_props[kept] = post.props[kept]
-        else:
-            raise errors.action_integration_failed("update.props is not an object")
-        self._apply_edit(caller, post, "action", message, new_props, None)
-
-    def _apply_edit(
-        self, caller: User, post: Post, kind: str, message: str, props: dict[str, Any], file_ids: list[str] | None
-    ) -> None:
-        self._validate_message(message, props)
-        now = self.now()
-        limit = self.config.post_edit_time_limit
-        if message != post.message and limit >= 0 and now - post.create_at > limit * 1000 and not caller.is_admin:
-            raise errors.edit_time_limit()
-        _assign_action_ids(props, self.new_id)
-        changed = message != post.message or (file_ids is not None and file_ids != post.file_ids)
-        post.message = message
-        post.props = props
-        post.hashtags = _hashtags(message)
-        if file_ids is not None:
-            post.file_ids = list(file_ids)
-        if changed:
-            post.edit_at = now
-        post.update_at = now
-        self.history[post.id].append(PostEvent(kind, now, caller.id, message, copy.deepcopy(props)))
-
-    def thread(self, caller: User, post_id: str, per_page: int, from_create_at: int, direction: str) -> PostPage:
-        """`GET /posts/{id}/thread`: root and every reply, whatever post of the thread is named."""
-        post, _ = self.readable_post(caller, post_id)
-        root_id = post.root_id or post.id
-        members = [p for p in self.posts.values() if (p.id == root_id or p.root_id == root_id) and p.delete_at == 0]
-        members.sort(key=lambda p: p.seq, reverse=True)
-        if per_page <= 0:
-            return PostPage(members)
-        if direction == "up":
-            older = [p for p in members if from_create_at == 0 or p.create_at < from_create_at]
-            chosen = older[:per_page]
-            has_next = len(older) > per_page
-        else:
-            newer = sorted(
-                (p for p in members if p.create_at > from_create_at or from_create_at == 0), key=lambda p: p.seq
-            )
-            chosen = sorted(newer[:per_page], key=lambda p: p.seq, reverse=True)
-            has_next = len(newer) > per_page
-        root = self.posts[root_id]
-        if root not in chosen:
-            chosen.append(root)
-        return PostPage(chosen, has_next=has_next)
-
-    def channel_posts(
-        self, caller: User, channel_id: str, page: int, per_page: int, since: int, before: str, after: str
-    ) -> PostPage:
-        """`GET /channels/{id}/posts`: newest first, by page, or everything changed after `since`."""
-        channel = self.channels.get(channel_id)
-        if channel is None or not self.can_read_channel(caller, channel):
-            raise errors.forbidden(caller.id, "read_channel")
-        posts = sorted(
-            (p for p in self.posts.values() if p.channel_id == channel.id and p.delete_at == 0),
-            key=lambda p: p.seq,
-            reverse=True,
-        )
-        if since > 0:
-            return PostPage([p for p in posts if p.update_at > since][:1000])
-        window = posts
-        if before or after:
-            anchor_id = before or after
-            index = next((i for i, p in enumerate(posts) if p.id == anchor_id), None)
-            if index is None:
-                return PostPage([])
-            window = posts[index + 1 :] if before else list(reversed(posts[:index]))
-        start = page * per_page
-        chosen = window[start : start + per_page]
-        if after and not before:
-            older_beyond = window[start + per_page] if len(window) > start + per_page else None
-            chosen = list(reversed(chosen))
-            return PostPage(
-                chosen,
-                next_post_id=older_beyond.id if older_beyond else "",
-                prev_post_id=posts[index].id if index is not None else "",
-                has_next=older_beyond is not None,
-            )
-        return self._page(posts, chosen)
-
-    @staticmethod
-    def _page(all_posts: list[Post], chosen: list[Post]) -> PostPage:
-        if not chosen:
-            return PostPage([], has_next=False)
-        first = all_posts.index(chosen[0])
-        last = all_posts.index(chosen[-1])
-        newer = all_posts[first - 1].id if first > 0 else ""
-        older = all_posts[last + 1].id if last + 1 < len(all_posts) else ""
-        return PostPage(chosen, next_post_id=newer, prev_post_id=older, has_next=older != "")
-
     def add_ephemeral(self, user_id: str, channel_id: str, root_id: str, message: str) -> EphemeralPost:
         """Record an ephemeral post shown only to `user_id`."""
         record = EphemeralPost(self.new_id(), user_id, channel_id, root_id, message, self.now())
@@ -831,19 +433,7 @@ class State:
         return record
 
 
-_RESERVED = frozenset({"all", "channel", "matterbot", "system"})
-
-
-class ApiErrorFactory:
-    """Errors of `User.IsValid`."""
-
-    @staticmethod
-    def user_invalid(field_name: str) -> errors.ApiError:
-        """400 `model.user.is_valid.<field>.app_error`."""
-        return errors.ApiError(400, f"model.user.is_valid.{field_name}.app_error", f"Invalid {field_name}.")
-
-
-def _default_user_notify_props(username: str) -> dict[str, str]:
+def _default_user_notify_props() -> dict[str, str]:
     return {
         "channel": "true",
         "comments": "never",
@@ -855,59 +445,3 @@ def _default_user_notify_props(username: str) -> dict[str, str]:
         "push": "mention",
         "push_status": "away",
     }
-
-
-def _is_str_list(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(v, str) for v in value)
-
-
-def _post_fields(body: dict[str, Any]) -> tuple[str, str, str, dict[str, Any], list[str]]:
-    message = body.get("message", "")
-    root_id = body.get("root_id", "")
-    post_type = body.get("type", "")
-    props = body.get("props")
-    file_ids = body.get("file_ids")
-    if message is None:
-        message = ""
-    if root_id is None:
-        root_id = ""
-    if post_type is None:
-        post_type = ""
-    if not isinstance(message, str) or not isinstance(root_id, str) or not isinstance(post_type, str):
-        raise errors.invalid_body_param("post")
-    if props is not None and not isinstance(props, dict):
-        raise errors.invalid_body_param("post")
-    if file_ids is not None and not _is_str_list(file_ids):
-        raise errors.invalid_body_param("post")
-    return message, root_id, post_type, copy.deepcopy(props or {}), list(file_ids or [])
-
-
-def _assign_action_ids(props: dict[str, Any], new_id: Any) -> None:
-    """Give every attachment action without an id a generated one, like the server does."""
-    attachments = props.get("attachments")
-    if not isinstance(attachments, list):
-        return
-    for attachment in attachments:
-        if not isinstance(attachment, dict) or not isinstance(attachment.get("actions"), list):
-            continue
-        for action in attachment["actions"]:
-            if isinstance(action, dict) and not action.get("id"):
-                action["id"] = new_id()
-
-
-def find_action(post: Post, action_id: str) -> dict[str, Any] | None:
-    """The attachment action with this id, or None."""
-    attachments = post.props.get("attachments")
-    if not isinstance(attachments, list):
-        return None
-    for attachment in attachments:
-        if not isinstance(attachment, dict) or not isinstance(attachment.get("actions"), list):
-            continue
-        for action in attachment["actions"]:
-            if isinstance(action, dict) and action.get("id") == action_id:
-                return action
-    return None
-
-
-def _hashtags(message: str) -> str:
-    return " ".join(dict.fromkeys(m.group(1) for m in _HASHTAG.finditer(message)))

@@ -6,18 +6,18 @@ import copy
 import json
 from typing import Any
 
-from fakes.mattermost.state import (
+from fakes.mattermost.records import (
     AccessToken,
     Bot,
     Channel,
     ChannelMember,
     Post,
     PostPage,
-    State,
     Team,
     TeamMember,
     User,
 )
+from fakes.mattermost.state import State
 
 
 def encode(value: Any) -> bytes:
@@ -108,7 +108,7 @@ def team_json(team: Team, viewer: User) -> dict[str, Any]:
         "allowed_domains": "",
         "invite_id": team.invite_id if manager else "",
         "allow_open_invite": team.allow_open_invite,
-        "scheme_id": "",
+        "scheme_id": None,
         "group_constrained": None,
         # policy_id (null without a retention policy) is left out: the spec types it as a plain string.
         "cloud_limits_archived": False,

@@ -147,9 +147,16 @@ async def test_add_channel_member_errors(api: Client, mm: FakeMattermost) -> Non
     secret = mm.control.channel_id("myteam", "secret-reviews")
     bot = mm.control.user_id("teleport")
     hidden = await api.call("POST", f"/api/v4/channels/{secret}/members", BOT, {"user_id": bot})
-    assert hidden.status == 404
+    assert hidden.status == 403
+    assert hidden.body["id"] == "api.context.permissions.app_error"
     unknown = await api.call("POST", "/api/v4/channels/" + "e" * 26 + "/members", ADMIN, {"user_id": bot})
     assert unknown.status == 404
+    assert unknown.body["id"] == "app.channel.get.existing.app_error"
+    unknown_user = await api.call("POST", f"/api/v4/channels/{secret}/members", ADMIN, {"user_id": "r" * 26})
+    assert unknown_user.status == 404
+    assert unknown_user.body["id"] == "app.user.missing_account.const"
+    too_many = await api.call("POST", f"/api/v4/channels/{secret}/members", ADMIN, {"user_ids": ["s" * 26] * 1001})
+    assert too_many.status == 400
     no_body = await api.call("POST", f"/api/v4/channels/{secret}/members", ADMIN, {})
     assert no_body.status == 400
     reviewer = mm.control.user_id("reviewer")
@@ -189,3 +196,19 @@ async def test_add_team_member(api: Client, mm: FakeMattermost) -> None:
     assert mismatch.status == 400
     unknown_user = await api.call("POST", f"/api/v4/teams/{team}/members", ADMIN, {"user_id": "h" * 26})
     assert unknown_user.status == 404
+    no_user = await api.call("POST", f"/api/v4/teams/{team}/members", ADMIN, {"team_id": team})
+    assert no_user.status == 400
+    outsider_token = (await api.call("POST", f"/api/v4/users/{user_id}/tokens", ADMIN, {"description": "t"})).body
+    other = mm.control.user_id("myuser")
+    outsider_tries = await api.call(
+        "POST", f"/api/v4/teams/{team}/members", outsider_token["token"], {"team_id": team, "user_id": other}
+    )
+    assert outsider_tries.status == 201  # joined above, so now a member who may add others
+    stranger = await api.call(
+        "POST", "/api/v4/users", ADMIN, {"username": "loner", "email": "l@example.com", "password": "long-enough"}
+    )
+    loner_token = (await api.call("POST", f"/api/v4/users/{stranger.body['id']}/tokens", ADMIN, {"description": "t"}))
+    refused = await api.call(
+        "POST", f"/api/v4/teams/{team}/members", loner_token.body["token"], {"team_id": team, "user_id": other}
+    )
+    assert refused.status == 403

@@ -60,7 +60,7 @@ UNDOCUMENTED_ERRORS: dict[tuple[str, str, str], Exception_] = {
     ("get", "/api/v4/posts/{post_id}", "404"): Exception_("unknown post", "reference §1.3 app.post.get.app_error"),
     ("get", "/api/v4/posts/{post_id}/thread", "404"): Exception_("unknown post", "reference §1.3"),
     ("post", "/api/v4/posts", "413"): Exception_("body over MaximumPayloadSizeBytes", "reference §1.3, §4"),
-    ("post", "/api/v4/channels/{channel_id}/members", "404"): Exception_("unknown or hidden channel", "§2.1"),
+    ("post", "/api/v4/channels/{channel_id}/members", "404"): Exception_("unknown channel or user", "reference §1.3"),
     ("post", "/api/v4/posts/{post_id}/actions/{action_id}", "404"): Exception_("unknown post or action", "§5"),
 }
 

@@ -194,6 +194,12 @@ async def test_put_requires_matching_id(api: Client, mm: FakeMattermost) -> None
     assert missing.body["id"] == "api.context.invalid_body_param.app_error"
     other = await api.call("PUT", f"/api/v4/posts/{post['id']}", BOT, {"id": "n" * 26, "message": "x"})
     assert other.status == 400
+    bad_props = await api.call("PUT", f"/api/v4/posts/{post['id']}", BOT, {"id": post["id"], "props": "x"})
+    assert bad_props.status == 400
+    bad_pin = await api.call("PUT", f"/api/v4/posts/{post['id']}", BOT, {"id": post["id"], "is_pinned": 1})
+    assert bad_pin.status == 400
+    too_long = await api.call("PUT", f"/api/v4/posts/{post['id']}", BOT, {"id": post["id"], "message": "x" * 16384})
+    assert too_long.status == 400
 
 
 async def test_patch_changes_only_given_fields(api: Client, mm: FakeMattermost, clock: ManualClock) -> None:
@@ -214,6 +220,10 @@ async def test_patch_changes_only_given_fields(api: Client, mm: FakeMattermost, 
     assert props.body["props"] == {"new": 1}
     bad = await api.call("PUT", f"/api/v4/posts/{post['id']}/patch", BOT, {"props": "string"})
     assert bad.status == 400
+    bad_flag = await api.call("PUT", f"/api/v4/posts/{post['id']}/patch", BOT, {"is_pinned": "yes"})
+    assert bad_flag.status == 400
+    bad_files = await api.call("PUT", f"/api/v4/posts/{post['id']}/patch", BOT, {"file_ids": [1]})
+    assert bad_files.status == 400
 
 
 async def test_edit_permissions(api: Client, mm: FakeMattermost) -> None:
@@ -291,6 +301,12 @@ async def test_channel_posts_paging(api: Client, mm: FakeMattermost) -> None:
     assert before["order"] == [ids[1], ids[0]]
     after = (await api.call("GET", f"/api/v4/channels/{channel}/posts?after={ids[2]}", BOT)).body
     assert after["order"] == [ids[4], ids[3]]
+    after0 = (await api.call("GET", f"/api/v4/channels/{channel}/posts?after={ids[0]}&per_page=2", BOT)).body
+    assert after0["order"] == [ids[2], ids[1]]
+    assert (after0["next_post_id"], after0["prev_post_id"], after0["has_next"]) == (ids[3], ids[0], True)
+    after1 = (await api.call("GET", f"/api/v4/channels/{channel}/posts?after={ids[0]}&per_page=2&page=1", BOT)).body
+    assert after1["order"] == [ids[4], ids[3]]
+    assert (after1["next_post_id"], after1["prev_post_id"], after1["has_next"]) == ("", ids[2], False)
 
 
 async def test_channel_posts_since(api: Client, mm: FakeMattermost, clock: ManualClock) -> None:
@@ -317,6 +333,12 @@ async def test_channel_posts_errors(api: Client, mm: FakeMattermost) -> None:
     bad = await api.call("GET", f"/api/v4/channels/{channel}/posts?page=x", BOT)
     assert bad.status == 400
     assert bad.body["id"] == "api.context.invalid_url_param.app_error"
+    negative = await api.call("GET", f"/api/v4/channels/{channel}/posts?per_page=-1", BOT)
+    assert negative.status == 400
+    mixed = await api.call("GET", f"/api/v4/channels/{channel}/posts?since=5&before=" + "a" * 26, BOT)
+    assert mixed.status == 400
+    unknown_anchor = await api.call("GET", f"/api/v4/channels/{channel}/posts?before=" + "a" * 26, BOT)
+    assert unknown_anchor.body["order"] == []
     readable = await api.call("GET", f"/api/v4/channels/{mm.control.channel_id('myteam', 'off-topic')}/posts", BOT)
     assert readable.status == 200
     assert readable.body["posts"] == {}

@@ -81,6 +81,9 @@ async def test_users_by_ids_skips_unknown(api: Client, mm: FakeMattermost) -> No
     assert empty.status == 400
     not_a_list = await api.call("POST", "/api/v4/users/ids", BOT, {"ids": []})
     assert not_a_list.status == 400
+    malformed = await api.call("POST", "/api/v4/users/ids", BOT, ["user-1"])
+    assert malformed.status == 400
+    assert malformed.body["id"] == "api.context.invalid_param.app_error"
 
 
 async def test_create_user_as_admin(api: Client) -> None:
@@ -130,6 +133,10 @@ async def test_create_bot_refusals(api: Client, http: aiohttp.ClientSession) -> 
     assert taken.status == 400
     invalid = await api.call("POST", "/api/v4/bots", ADMIN, {"username": "No Spaces"})
     assert invalid.status == 400
+    long_name = await api.call("POST", "/api/v4/bots", ADMIN, {"username": "okname", "display_name": "d" * 65})
+    assert long_name.status == 400
+    long_description = await api.call("POST", "/api/v4/bots", ADMIN, {"username": "okname", "description": "d" * 1025})
+    assert long_description.status == 400
     async with FakeMattermost(config=ServerConfig(enable_bot_account_creation=False)) as closed:
         reply = await Client(http, closed.url).call("POST", "/api/v4/bots", ADMIN, {"username": "x2"})
         assert reply.status == 403
@@ -152,6 +159,8 @@ async def test_token_errors(api: Client, mm: FakeMattermost, http: aiohttp.Clien
     reviewer = mm.control.user_id("reviewer")
     no_description = await api.call("POST", f"/api/v4/users/{reviewer}/tokens", ADMIN, {})
     assert no_description.status == 400
+    too_long = await api.call("POST", f"/api/v4/users/{reviewer}/tokens", ADMIN, {"description": "d" * 256})
+    assert too_long.status == 400
     not_admin = await api.call("POST", "/api/v4/users/me/tokens", BOT, {"description": "x"})
     assert not_admin.status == 403
     unknown = await api.call("POST", "/api/v4/users/" + "c" * 26 + "/tokens", ADMIN, {"description": "x"})

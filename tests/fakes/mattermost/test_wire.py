@@ -67,6 +67,20 @@ async def test_cookie_session_needs_csrf_on_writes(api: Client, mm: FakeMattermo
         headers={**cookie, "X-Requested-With": "XMLHttpRequest"},
     )
     assert accepted.status == 201
+    wrong_csrf = await api.call(
+        "POST",
+        "/api/v4/posts",
+        body={"channel_id": channel, "message": "x"},
+        headers={"Cookie": f"MMAUTHTOKEN={BOT}; MMCSRF=abc", "X-CSRF-Token": "xyz"},
+    )
+    assert wrong_csrf.status == 401
+    right_csrf = await api.call(
+        "POST",
+        "/api/v4/posts",
+        body={"channel_id": channel, "message": "x"},
+        headers={"Cookie": f"MMAUTHTOKEN={BOT}; MMCSRF=abc", "X-CSRF-Token": "abc"},
+    )
+    assert right_csrf.status == 201
 
 
 async def test_ping_needs_no_token_and_ignores_a_bad_one(api: Client) -> None:

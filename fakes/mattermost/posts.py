@@ -1,0 +1,329 @@
+"""Post operations: create (with validation and deduplication), read, update, patch, threads, pages.
+
+Functions take the `State` and the caller and raise `ApiError` where the real server does.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from fakes.mattermost import errors
+from fakes.mattermost.records import Channel, Post, PostEvent, PostPage, User
+from fakes.mattermost.state import State
+
+#: `PendingPostIDsCacheTTL` of the real server.
+PENDING_POST_TTL_SECONDS = 30.0
+#: `PostPropsMaxRunes`.
+POST_PROPS_MAX_RUNES = 800_000
+_HASHTAG = re.compile(r"(?:^|\s)(#[A-Za-z][A-Za-z0-9_\-.]*[A-Za-z0-9])")
+
+
+def create_post(state: State, caller: User, body: dict[str, Any]) -> tuple[Post, str]:
+    """`POST /posts`: returns the post and the pending id to echo (\"\" when deduplicated)."""
+    channel_id = body.get("channel_id", "")
+    channel = state.channels.get(channel_id) if isinstance(channel_id, str) else None
+    if channel is None or not (caller.is_admin or state.is_channel_member(caller.id, channel.id)):
+        # The permission check runs before the channel lookup: unknown channels are 403 too.
+        raise errors.forbidden(caller.id, "create_post")
+    pending = body.get("pending_post_id", "")
+    if not isinstance(pending, str):
+        raise errors.invalid_body_param("post")
+    now_s = state.clock.now()
+    if pending:
+        _expire_pending(state, now_s)
+        seen = state.pending_posts.get(pending)
+        if seen is not None:
+            earlier = state.posts.get(seen[0])
+            if earlier is not None and state.can_read_channel(caller, state.channels[earlier.channel_id]):
+                return earlier, ""
+    message, root_id, post_type, props, file_ids = _post_fields(body)
+    _validate_message(state, message, props)
+    if post_type.startswith("system_"):
+        raise errors.invalid_param("post.type")
+    if root_id:
+        root = state.posts.get(root_id)
+        if root is None or root.root_id != "" or root.delete_at != 0:
+            raise errors.root_id_invalid()
+        if root.channel_id != channel.id:
+            raise errors.channel_root_id_invalid()
+    if caller.is_bot:
+        props["from_bot"] = "true"
+    _assign_action_ids(props, state.new_id)
+    now = state.now()
+    post = Post(
+        id=state.new_id(),
+        seq=state.next_seq(),
+        create_at=now,
+        update_at=now,
+        user_id=caller.id,
+        channel_id=channel.id,
+        root_id=root_id,
+        message=message,
+        type=post_type,
+        props=props,
+        file_ids=file_ids,
+        hashtags=_hashtags(message),
+    )
+    state.posts[post.id] = post
+    state.history[post.id] = [PostEvent("create", now, caller.id, message, copy.deepcopy(props))]
+    channel.last_post_at = now
+    channel.total_msg_count += 1
+    if not root_id:
+        channel.last_root_post_at = now
+        channel.total_msg_count_root += 1
+    if pending:
+        state.pending_posts[pending] = (post.id, now_s + PENDING_POST_TTL_SECONDS)
+    return post, pending
+
+
+def _expire_pending(state: State, now_s: float) -> None:
+    for key in [k for k, (_, until) in state.pending_posts.items() if until <= now_s]:
+        del state.pending_posts[key]
+
+
+def _validate_message(state: State, message: str, props: dict[str, Any]) -> None:
+    if len(message) > state.config.max_post_length:
+        raise errors.message_too_long()
+    if len(json.dumps(props, ensure_ascii=False)) > POST_PROPS_MAX_RUNES:
+        raise errors.props_too_long()
+
+
+def readable_post(state: State, caller: User, post_id: str) -> tuple[Post, Channel]:
+    """The post (404 when unknown) and its channel, if the caller may read it (else 403)."""
+    post = state.posts.get(post_id)
+    if post is None or post.delete_at != 0:
+        raise errors.post_not_found()
+    channel = state.channels[post.channel_id]
+    if not state.can_read_channel(caller, channel):
+        raise errors.forbidden(caller.id, "read_channel")
+    return post, channel
+
+
+def _editable_post(state: State, caller: User, post_id: str) -> Post:
+    post = state.posts.get(post_id)
+    if post is None or post.delete_at != 0:
+        raise errors.forbidden(caller.id, "edit_post")
+    channel = state.channels[post.channel_id]
+    if not (caller.is_admin or state.is_channel_member(caller.id, channel.id)):
+        raise errors.forbidden(caller.id, "edit_post")
+    if post.user_id != caller.id and not caller.is_admin:
+        raise errors.forbidden(caller.id, "edit_others_posts")
+    return post
+
+
+def update_post(state: State, caller: User, post_id: str, body: dict[str, Any]) -> Post:
+    """`PUT /posts/{id}`: the body is the whole post; omitted fields become empty."""
+    if body.get("id") != post_id:
+        raise errors.invalid_body_param("id")
+    post = _editable_post(state, caller, post_id)
+    message = body.get("message", "")
+    props = body.get("props")
+    if not isinstance(message, str) or not (props is None or isinstance(props, dict)):
+        raise errors.invalid_body_param("post")
+    new_props = dict(props or {})
+    file_ids = body.get("file_ids")
+    is_pinned = body.get("is_pinned", False)
+    has_reactions = body.get("has_reactions", False)
+    if not isinstance(is_pinned, bool) or not isinstance(has_reactions, bool):
+        raise errors.invalid_body_param("post")
+    if file_ids is not None and not _is_str_list(file_ids):
+        raise errors.invalid_body_param("post")
+    _apply_edit(state, caller, post, "update", message, new_props, file_ids)
+    post.is_pinned = is_pinned
+    post.has_reactions = has_reactions
+    return post
+
+
+def patch_post(state: State, caller: User, post_id: str, body: dict[str, Any]) -> Post:
+    """`PUT /posts/{id}/patch`: only the given fields change."""
+    post = _editable_post(state, caller, post_id)
+    message = body.get("message")
+    props = body.get("props")
+    file_ids = body.get("file_ids")
+    if message is not None and not isinstance(message, str):
+        raise errors.invalid_body_param("patch")
+    if props is not None and not isinstance(props, dict):
+        raise errors.invalid_body_param("patch")
+    if file_ids is not None and not _is_str_list(file_ids):
+        raise errors.invalid_body_param("patch")
+    for flag in ("is_pinned", "has_reactions"):
+        if body.get(flag) is not None and not isinstance(body.get(flag), bool):
+            raise errors.invalid_body_param("patch")
+    new_message = post.message if message is None else message
+    new_props = copy.deepcopy(post.props) if props is None else dict(props)
+    _apply_edit(state, caller, post, "patch", new_message, new_props, file_ids)
+    if body.get("is_pinned") is not None:
+        post.is_pinned = bool(body["is_pinned"])
+    if body.get("has_reactions") is not None:
+        post.has_reactions = bool(body["has_reactions"])
+    return post
+
+
+def apply_action_update(state: State, caller: User, post: Post, update: dict[str, Any]) -> None:
+    """An integration's `update`: props kept when null, else replaced keeping webhook overrides."""
+    message = update.get("message", "")
+    if not isinstance(message, str):
+        raise errors.action_integration_failed("update.message is not a string")
+    props = update.get("props")
+    if props is None:
+        new_props = copy.deepcopy(post.props)
+    elif isinstance(props, dict):
+        new_props = dict(props)
+        for kept in ("from_webhook", "override_username", "override_icon_url"):
+            if kept in post.props:
+                new_props[kept] = post.props[kept]
+    else:
+        raise errors.action_integration_failed("update.props is not an object")
+    _apply_edit(state, caller, post, "action", message, new_props, None)
+
+
+def _apply_edit(
+    state: State, caller: User, post: Post, kind: str, message: str, props: dict[str, Any], file_ids: list[str] | None
+) -> None:
+    _validate_message(state, message, props)
+    now = state.now()
+    limit = state.config.post_edit_time_limit
+    if message != post.message and limit >= 0 and now - post.create_at > limit * 1000 and not caller.is_admin:
+        raise errors.edit_time_limit()
+    _assign_action_ids(props, state.new_id)
+    changed = message != post.message or (file_ids is not None and file_ids != post.file_ids)
+    post.message = message
+    post.props = props
+    post.hashtags = _hashtags(message)
+    if file_ids is not None:
+        post.file_ids = list(file_ids)
+    if changed:
+        post.edit_at = now
+    post.update_at = now
+    state.history[post.id].append(PostEvent(kind, now, caller.id, message, copy.deepcopy(props)))
+
+
+def thread(state: State, caller: User, post_id: str, per_page: int, from_create_at: int, direction: str) -> PostPage:
+    """`GET /posts/{id}/thread`: root and every reply, whatever post of the thread is named."""
+    post, _ = readable_post(state, caller, post_id)
+    root_id = post.root_id or post.id
+    members = [p for p in state.posts.values() if (p.id == root_id or p.root_id == root_id) and p.delete_at == 0]
+    members.sort(key=lambda p: p.seq, reverse=True)
+    if per_page <= 0:
+        return PostPage(members)
+    if direction == "up":
+        older = [p for p in members if from_create_at == 0 or p.create_at < from_create_at]
+        chosen = older[:per_page]
+        has_next = len(older) > per_page
+    else:
+        newer = sorted(
+            (p for p in members if p.create_at > from_create_at or from_create_at == 0), key=lambda p: p.seq
+        )
+        chosen = sorted(newer[:per_page], key=lambda p: p.seq, reverse=True)
+        has_next = len(newer) > per_page
+    root = state.posts[root_id]
+    if root not in chosen:
+        chosen.append(root)
+    return PostPage(chosen, has_next=has_next)
+
+
+def channel_posts(
+    state: State, caller: User, channel_id: str, page: int, per_page: int, since: int, before: str, after: str
+) -> PostPage:
+    """`GET /channels/{id}/posts`: newest first, by page, or everything changed after `since`."""
+    channel = state.channels.get(channel_id)
+    if channel is None or not state.can_read_channel(caller, channel):
+        raise errors.forbidden(caller.id, "read_channel")
+    posts = sorted(
+        (p for p in state.posts.values() if p.channel_id == channel.id and p.delete_at == 0),
+        key=lambda p: p.seq,
+        reverse=True,
+    )
+    if since > 0:
+        return PostPage([p for p in posts if p.update_at > since][:1000])
+    window = posts
+    if before or after:
+        anchor_id = before or after
+        index = next((i for i, p in enumerate(posts) if p.id == anchor_id), None)
+        if index is None:
+            return PostPage([])
+        window = posts[index + 1 :] if before else list(reversed(posts[:index]))
+    start = page * per_page
+    chosen = window[start : start + per_page]
+    if after and not before:
+        # `window` runs oldest to newest here; the page is still answered newest first.
+        newer_beyond = window[start + per_page] if len(window) > start + per_page else None
+        oldest = chosen[0] if chosen else None
+        before_page = window[start - 1] if start > 0 else (posts[index] if index is not None else None)
+        return PostPage(
+            list(reversed(chosen)),
+            next_post_id=newer_beyond.id if newer_beyond else "",
+            prev_post_id=before_page.id if before_page and oldest else "",
+            has_next=newer_beyond is not None,
+        )
+    return _page(posts, chosen)
+
+
+def _page(all_posts: list[Post], chosen: list[Post]) -> PostPage:
+    if not chosen:
+        return PostPage([], has_next=False)
+    first = all_posts.index(chosen[0])
+    last = all_posts.index(chosen[-1])
+    newer = all_posts[first - 1].id if first > 0 else ""
+    older = all_posts[last + 1].id if last + 1 < len(all_posts) else ""
+    return PostPage(chosen, next_post_id=newer, prev_post_id=older, has_next=older != "")
+
+
+def _is_str_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _post_fields(body: dict[str, Any]) -> tuple[str, str, str, dict[str, Any], list[str]]:
+    message = body.get("message", "")
+    root_id = body.get("root_id", "")
+    post_type = body.get("type", "")
+    props = body.get("props")
+    file_ids = body.get("file_ids")
+    if message is None:
+        message = ""
+    if root_id is None:
+        root_id = ""
+    if post_type is None:
+        post_type = ""
+    if not isinstance(message, str) or not isinstance(root_id, str) or not isinstance(post_type, str):
+        raise errors.invalid_body_param("post")
+    if props is not None and not isinstance(props, dict):
+        raise errors.invalid_body_param("post")
+    if file_ids is not None and not _is_str_list(file_ids):
+        raise errors.invalid_body_param("post")
+    return message, root_id, post_type, copy.deepcopy(props or {}), list(file_ids or [])
+
+
+def _assign_action_ids(props: dict[str, Any], new_id: Callable[[], str]) -> None:
+    """Give every attachment action without an id a generated one, like the server does."""
+    attachments = props.get("attachments")
+    if not isinstance(attachments, list):
+        return
+    for attachment in attachments:
+        if not isinstance(attachment, dict) or not isinstance(attachment.get("actions"), list):
+            continue
+        for action in attachment["actions"]:
+            if isinstance(action, dict) and not action.get("id"):
+                action["id"] = new_id()
+
+
+def find_action(post: Post, action_id: str) -> dict[str, Any] | None:
+    """The attachment action with this id, or None."""
+    attachments = post.props.get("attachments")
+    if not isinstance(attachments, list):
+        return None
+    for attachment in attachments:
+        if not isinstance(attachment, dict) or not isinstance(attachment.get("actions"), list):
+            continue
+        for action in attachment["actions"]:
+            if isinstance(action, dict) and action.get("id") == action_id:
+                return action
+    return None
+
+
+def _hashtags(message: str) -> str:
+    return " ".join(dict.fromkeys(m.group(1) for m in _HASHTAG.finditer(message)))
