@@ -1,0 +1,316 @@
+"""A whole deployment as separate processes: fake Teleport, tbot emulator, fake Mattermost, the sidecar.
+
+Used by the end-to-end tests and `make demo`. Everything is driven through public interfaces only: the
+command lines, the sidecar's TOML config, the fakes' gRPC and HTTP APIs (including their admin routes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+
+from fakes.launch import ManagedProcess, ProcessFailed, python_module
+
+T = TypeVar("T")
+
+PLUGIN_USER = "access-plugin"
+BOT_TOKEN = "teleport-bot-token"
+HUMAN_USERS = ("admin", "myuser", "requester@example.com", "reviewer@example.com", "reviewer2@example.com")
+
+
+class StackError(RuntimeError):
+    """A component failed or a command returned an error; the message says which and why."""
+
+
+@dataclass
+class StackOptions:
+    """How to assemble the stack. Defaults: Enterprise edition, direct Auth connection, static identity."""
+
+    edition: str = "enterprise"
+    teleport_seed: Path | None = None
+    mattermost_seed: Path | None = None
+    via_proxy: bool = False
+    tbot_renewal: str | None = None  # e.g. "3s": run the tbot emulator with this renewal interval
+    tbot_ttl: str = "1h"
+    recipients: Sequence[str] = ()
+    role_to_recipients: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    rate_limit: float | None = None
+    rate_burst: int | None = None
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    sidecar_debug: bool = True
+
+
+def _toml_string(value: str) -> str:
+    return json.dumps(value)  # a JSON string literal is a valid TOML basic string
+
+
+def _toml_list(values: Sequence[str]) -> str:
+    return "[" + ", ".join(_toml_string(v) for v in values) + "]"
+
+
+class Stack:
+    """Async context manager that starts every component and stops them all on exit, even after errors."""
+
+    def __init__(self, workdir: Path, options: StackOptions | None = None) -> None:
+        self.workdir = workdir
+        self.options = options or StackOptions()
+        self.processes: list[ManagedProcess] = []
+        self.auth: dict[str, Any] = {}
+        self.mm: dict[str, Any] = {}
+        self.identities: dict[str, Path] = {}
+        self.plugin_identity: Path | None = None
+        self.sidecar: ManagedProcess | None = None
+        self.tbot: ManagedProcess | None = None
+        self.config_path = workdir / "teleport-mattermost.toml"
+        self._http: aiohttp.ClientSession | None = None
+        self._env = {**os.environ, **self.options.extra_env}
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Stack:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self, *, sidecar: bool = True) -> None:
+        """Start the fakes, sign identities, optionally the tbot emulator, and the sidecar."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        await asyncio.gather(self._start_auth(), self._start_mattermost())
+        await self.sign_all(HUMAN_USERS)
+        if self.options.tbot_renewal:
+            await self._start_tbot()
+        else:
+            self.plugin_identity = await self.sign(PLUGIN_USER)
+        if sidecar:
+            self.write_config()
+            await self.start_sidecar()
+
+    async def stop(self) -> None:
+        """Stop every process (sidecar first) and close the HTTP session."""
+        for proc in reversed(self.processes):
+            with contextlib.suppress(ProcessFailed, TimeoutError, ProcessLookupError):
+                await proc.stop()
+        self.processes.clear()
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    def _spawn(self, name: str, argv: list[str]) -> ManagedProcess:
+        proc = ManagedProcess(name, argv, log_path=self.workdir / "logs" / f"{name}.log", env=self._env)
+        self.processes.append(proc)
+        return proc
+
+    async def _start_auth(self) -> None:
+        args = [
+            "serve", "--state-dir", str(self.workdir / "auth"), "--listen", "127.0.0.1:0",
+            "--proxy-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--edition", self.options.edition,
+        ]
+        if self.options.teleport_seed:
+            args += ["--seed", str(self.options.teleport_seed)]
+        proc = self._spawn("teleport-auth", python_module("fakes.teleport_auth", *args))
+        await proc.start()
+        self.auth = await proc.wait_json_line()
+
+    async def _start_mattermost(self) -> None:
+        args = ["serve", "--listen", "127.0.0.1:0"]
+        if self.options.mattermost_seed:
+            args += ["--seed", str(self.options.mattermost_seed)]
+        if self.options.rate_limit is not None:
+            args += ["--rate-limit", str(self.options.rate_limit)]
+        if self.options.rate_burst is not None:
+            args += ["--rate-burst", str(self.options.rate_burst)]
+        proc = self._spawn("mattermost", python_module("fakes.mattermost", *args))
+        await proc.start()
+        self.mm = await proc.wait_json_line()
+
+    async def _start_tbot(self) -> None:
+        destination = self.workdir / "tbot"
+        proc = self._spawn("tbot", python_module(
+            "fakes.teleport_auth", "tbot", "--state-dir", str(self.workdir / "auth"), "--user", PLUGIN_USER,
+            "--destination", str(destination), "--ttl", self.options.tbot_ttl,
+            "--renewal-interval", str(self.options.tbot_renewal),
+        ))
+        await proc.start()
+        await proc.wait_json_line()
+        self.tbot = proc
+        self.plugin_identity = destination / "identity"
+
+    # -- identities and Teleport -------------------------------------------------------------------------------
+
+    async def run_cli(self, *argv: str, check: bool = True) -> tuple[int, str, str]:
+        """Run a command to completion; return (exit code, stdout, stderr)."""
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=self._env,
+            stdin=asyncio.subprocess.DEVNULL,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+        code = proc.returncode if proc.returncode is not None else -1
+        if check and code != 0:
+            raise StackError(f"{' '.join(argv[2:5])} failed ({code}): {err.decode(errors='replace').strip()}")
+        return code, out.decode(errors="replace"), err.decode(errors="replace")
+
+    async def sign(self, user: str, ttl: str = "1h") -> Path:
+        """Sign an identity file for `user` (roles from the seed) and remember it."""
+        out = self.workdir / "identities" / f"{user}.identity"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        await self.run_cli(*python_module(
+            "fakes.teleport_auth", "sign", "--state-dir", str(self.workdir / "auth"), "--user", user,
+            "--ttl", ttl, "--out", str(out),
+        ))
+        self.identities[user] = out
+        return out
+
+    async def sign_all(self, users: Sequence[str]) -> None:
+        """Sign identities for several users concurrently."""
+        await asyncio.gather(*(self.sign(u) for u in users))
+
+    async def tctl(self, user: str, *args: str) -> Any:
+        """`tctl requests ...` as `user`; returns the parsed JSON output."""
+        _, out, _ = await self.run_cli(*python_module(
+            "fakes.teleport_auth", "tctl", "--addr", self.auth["auth_addr"], "--identity",
+            str(self.identities[user]), "requests", *args,
+        ))
+        return json.loads(out)
+
+    async def create_request(self, user: str, reason: str = "", reviewers: Sequence[str] = (),
+                             roles: str = "editor") -> str:
+        """Create an access request as `user` and return its id."""
+        args = ["create", "--roles", roles]
+        if reason:
+            args += ["--reason", reason]
+        if reviewers:
+            args += ["--reviewers", ",".join(reviewers)]
+        result = await self.tctl(user, *args)
+        return str(result["id"])
+
+    async def auth_admin(self, method: str, path: str, body: Any = None) -> Any:
+        """Call the fake Auth admin API."""
+        return await self._json(method, f"http://{self.auth['admin_addr']}{path}", body)
+
+    async def plugin_data(self, request_id: str) -> dict[str, str]:
+        """The `mattermost` plugin data entry for a request (empty when none)."""
+        data = await self.auth_admin("GET", f"/plugin-data/{request_id}")
+        return _plugin_entry(data)
+
+    # -- Mattermost --------------------------------------------------------------------------------------------
+
+    async def mm_admin(self, method: str, path: str, body: Any = None) -> Any:
+        """Call the fake Mattermost with the admin token (API or /fake/ routes)."""
+        return await self._json(method, f"{self.mm['url']}{path}", body, token=self.mm["admin_token"])
+
+    async def mm_as(self, token: str, method: str, path: str, body: Any = None) -> Any:
+        """Call the fake Mattermost's API with any token (e.g. the bot's)."""
+        return await self._json(method, f"{self.mm['url']}{path}", body, token=token)
+
+    async def posts(self) -> list[dict[str, Any]]:
+        """Every post with its write history (GET /fake/posts)."""
+        result = await self.mm_admin("GET", "/fake/posts")
+        return list(result)
+
+    async def _json(self, method: str, url: str, body: Any = None, token: str | None = None) -> Any:
+        assert self._http is not None, "stack not started"
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with self._http.request(method, url, json=body, headers=headers) as resp:
+            text = await resp.text()
+            if resp.status >= 400:
+                raise StackError(f"{method} {url} → {resp.status}: {text[:300]}")
+            return json.loads(text) if text.strip() else None
+
+    # -- the sidecar -------------------------------------------------------------------------------------------
+
+    def write_config(self, *, addr: str | None = None, extra: str = "") -> Path:
+        """Write the sidecar's TOML config for this stack."""
+        o = self.options
+        target = addr or (self.auth["proxy_addr"] if o.via_proxy else self.auth["auth_addr"])
+        lines = [
+            "[teleport]",
+            f"addr = {_toml_string(target)}",
+            f"identity = {_toml_string(str(self.plugin_identity))}",
+        ]
+        if o.tbot_renewal:
+            lines += ["refresh_identity = true", 'refresh_identity_interval = "1s"']
+        lines += [
+            "",
+            "[mattermost]",
+            f"url = {_toml_string(self.mm['url'])}",
+            f"token = {_toml_string(BOT_TOKEN)}",
+        ]
+        if o.recipients:
+            lines.append(f"recipients = {_toml_list(o.recipients)}")
+        if o.role_to_recipients:
+            lines += ["", "[role_to_recipients]"]
+            lines += [f"{_toml_string(k)} = {_toml_list(v)}" for k, v in o.role_to_recipients.items()]
+        lines += ["", "[log]", 'output = "stderr"', 'severity = "debug"' if o.sidecar_debug else 'severity = "info"']
+        self.config_path.write_text("\n".join(lines) + "\n" + extra)
+        return self.config_path
+
+    async def start_sidecar(self, *, wait_ready: bool = True) -> ManagedProcess:
+        """Start `python -m sidecar start -c <config>` and wait for "Plugin is ready"."""
+        proc = self._spawn("sidecar", python_module("sidecar", "start", "-c", str(self.config_path)))
+        offset = proc.log_size()
+        await proc.start()
+        self.sidecar = proc
+        if wait_ready:
+            await proc.wait_log("Plugin is ready", timeout=30, start=offset)
+        return proc
+
+    async def stop_sidecar(self) -> int | None:
+        """SIGTERM the sidecar and return its exit code."""
+        if self.sidecar is None:
+            return None
+        code = await self.sidecar.stop()
+        self.processes.remove(self.sidecar)
+        self.sidecar = None
+        return code
+
+
+def _plugin_entry(data: Any) -> dict[str, str]:
+    """Find the `mattermost` entry in the admin API's plugin-data answer, whatever its nesting."""
+    if isinstance(data, dict):
+        entry = data.get("mattermost")
+        if isinstance(entry, dict):
+            values = entry.get("Data", entry)  # PluginDataEntry as JSON: {"Data": {...}}
+            return {str(k): str(v) for k, v in values.items()}
+        for value in data.values():
+            found = _plugin_entry(value)
+            if found:
+                return found
+    if isinstance(data, list):
+        for value in data:
+            found = _plugin_entry(value)
+            if found:
+                return found
+    return {}
+
+
+async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 20.0, interval: float = 0.1) -> T:
+    """Poll `check` (across processes there is nothing to await) until it returns a value that is not None."""
+    last: BaseException | None = None
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                value = await check()
+                if value is not None:
+                    return value
+            except (StackError, AssertionError, KeyError) as exc:
+                last = exc
+            await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met: {last}")  # pragma: no cover - asyncio.timeout raises first
+
+
+__all__ = ["Stack", "StackError", "StackOptions", "eventually"]

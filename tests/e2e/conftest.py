@@ -1,0 +1,87 @@
+"""End-to-end fixtures: every component runs as its own process, driven only through public interfaces."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fakes.stack import BOT_TOKEN, Stack, StackOptions, eventually
+
+SEED = Path(__file__).with_name("teleport_seed.toml")
+FIELD = re.compile(r"(?im)^\*\*([a-zA-Z ]+)\*\*:\ +(.+)$")
+
+MakeStack = Callable[..., Awaitable[Stack]]
+
+
+@pytest.fixture
+async def make_stack(tmp_path: Path) -> AsyncIterator[MakeStack]:
+    """Factory for stacks; each one is stopped at the end of the test, whatever happens."""
+    stacks: list[Stack] = []
+
+    async def factory(*, sidecar: bool = True, **options: Any) -> Stack:
+        options.setdefault("teleport_seed", SEED)
+        stack = Stack(tmp_path / f"stack{len(stacks)}", StackOptions(**options))
+        stacks.append(stack)
+        await stack.start(sidecar=sidecar)
+        return stack
+
+    try:
+        yield factory
+    finally:
+        for stack in stacks:
+            await stack.stop()
+
+
+def fields(message: str) -> dict[str, str]:
+    """The `**Field**: value` lines of a root post (the Go suite's parsePostField)."""
+    return {m.group(1): m.group(2) for m in FIELD.finditer(message)}
+
+
+def roots(posts: list[dict[str, Any]], request_id: str | None = None) -> list[dict[str, Any]]:
+    """Root posts, optionally only those about one request."""
+    return [
+        p for p in posts
+        if not p["root_id"] and (request_id is None or f"**Request ID**: {request_id}\n" in p["message"])
+    ]
+
+
+def replies(posts: list[dict[str, Any]], root_id: str) -> list[dict[str, Any]]:
+    """Thread replies under a root post, oldest first."""
+    return sorted((p for p in posts if p["root_id"] == root_id), key=lambda p: (p["create_at"], p["id"]))
+
+
+def edits(post: dict[str, Any]) -> list[str]:
+    """The texts of every update of a post after its creation, in order."""
+    return [h["message"] for h in post["history"] if h["kind"] != "create"]
+
+
+Posts = list[dict[str, Any]]
+
+
+async def wait_posts(stack: Stack, check: Callable[[Posts], bool], timeout: float = 20) -> Posts:
+    """Poll the fake Mattermost's post log until `check` accepts it."""
+
+    async def probe() -> Posts | None:
+        posts = await stack.posts()
+        return posts if check(posts) else None
+
+    return await eventually(probe, timeout)
+
+
+async def dm_channel(stack: Stack, email: str) -> str:
+    """The id of the bot's DM channel with the user of this email (DM creation is idempotent)."""
+    user = await stack.mm_admin("GET", f"/api/v4/users/email/{email}")
+    seed = await stack.mm_admin("GET", "/fake/seed")
+    bot_id = seed["users"]["teleport"]
+    channel = await stack.mm_as(BOT_TOKEN, "POST", "/api/v4/channels/direct", [bot_id, user["id"]])
+    return str(channel["id"])
+
+
+async def channel_id(stack: Stack, team_channel: str) -> str:
+    """Id of a seeded team channel ("team/channel")."""
+    seed = await stack.mm_admin("GET", "/fake/seed")
+    return str(seed["channels"][team_channel])
