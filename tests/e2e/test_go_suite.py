@@ -29,8 +29,8 @@ async def test_message_posting_truncates_reason_and_uses_role_and_suggested_reci
     assert len(posts) == 2
     stored = (await stack.plugin_data(rid))["messages"].split(",")
     assert sorted(stored) == sorted(f"{p['channel_id']}/{p['id']}" for p in posts)
-    expected_channels = {await dm_channel(stack, "reviewer@example.com"), await dm_channel(stack, "reviewer2@example.com")}
-    assert {p["channel_id"] for p in posts} == expected_channels
+    expected = {await dm_channel(stack, "reviewer@example.com"), await dm_channel(stack, "reviewer2@example.com")}
+    assert {p["channel_id"] for p in posts} == expected
     for post in posts:
         f = fields(post["message"])
         assert f["Request ID"] == rid
