@@ -17,6 +17,8 @@ from fakes.mattermost.state import State
 
 #: `PendingPostIDsCacheTTL` of the real server.
 PENDING_POST_TTL_SECONDS = 30.0
+#: `PostFileidsMaxRunes`: the JSON-encoded list of file ids.
+POST_FILE_IDS_MAX_RUNES = 300
 #: `PostPropsMaxRunes`.
 POST_PROPS_MAX_RUNES = 800_000
 _HASHTAG = re.compile(r"(?:^|\s)(#[A-Za-z][A-Za-z0-9_\-.]*[A-Za-z0-9])")
@@ -53,7 +55,12 @@ def create_post(state: State, caller: User, body: dict[str, Any]) -> tuple[Post,
     if caller.is_bot:
         props["from_bot"] = "true"
     _assign_action_ids(props, state.new_id)
+    _validate_file_ids(file_ids)
     now = state.now()
+    # Only a system admin may back-date a post (e.g. imports); everyone else gets "now".
+    requested = body.get("create_at")
+    if caller.is_admin and type(requested) is int and requested > 0:
+        now = requested
     post = Post(
         id=state.new_id(),
         seq=state.next_seq(),
@@ -83,6 +90,11 @@ def create_post(state: State, caller: User, body: dict[str, Any]) -> tuple[Post,
 def _expire_pending(state: State, now_s: float) -> None:
     for key in [k for k, (_, until) in state.pending_posts.items() if until <= now_s]:
         del state.pending_posts[key]
+
+
+def _validate_file_ids(file_ids: list[str] | None) -> None:
+    if file_ids is not None and len(json.dumps(file_ids)) > POST_FILE_IDS_MAX_RUNES:
+        raise errors.ApiError(400, "model.post.is_valid.file_ids.app_error", "Invalid file ids.")
 
 
 def _validate_message(state: State, message: str, props: dict[str, Any]) -> None:
@@ -185,6 +197,7 @@ def _apply_edit(
     state: State, caller: User, post: Post, kind: str, message: str, props: dict[str, Any], file_ids: list[str] | None
 ) -> None:
     _validate_message(state, message, props)
+    _validate_file_ids(file_ids)
     now = state.now()
     limit = state.config.post_edit_time_limit
     if message != post.message and limit >= 0 and now - post.create_at > limit * 1000 and not caller.is_admin:

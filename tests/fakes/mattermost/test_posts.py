@@ -83,6 +83,29 @@ async def test_default_maximum_is_16383(api: Client, mm: FakeMattermost) -> None
     assert too_long.status == 400
 
 
+async def test_only_admins_may_set_create_at(api: Client, mm: FakeMattermost, clock: ManualClock) -> None:
+    channel = mm.control.channel_id("myteam", "town-square")
+    by_bot = await _post(api, channel, create_at=1000)
+    assert by_bot["create_at"] == int(clock.now() * 1000)
+    backdated = {"channel_id": channel, "message": "m", "create_at": 1000}
+    by_admin = await api.call("POST", "/api/v4/posts", ADMIN, backdated)
+    assert by_admin.body["create_at"] == 1000
+
+
+async def test_file_ids_limit(api: Client, mm: FakeMattermost) -> None:
+    channel = mm.control.channel_id("myteam", "town-square")
+    ten = ["f" * 26] * 10
+    ok = await api.call("POST", "/api/v4/posts", BOT, {"channel_id": channel, "message": "m", "file_ids": ten})
+    assert ok.status == 201
+    assert ok.body["file_ids"] == ten
+    twenty = {"channel_id": channel, "message": "m", "file_ids": ten * 2}
+    too_many = await api.call("POST", "/api/v4/posts", BOT, twenty)
+    assert too_many.status == 400
+    assert too_many.body["id"] == "model.post.is_valid.file_ids.app_error"
+    patched = await api.call("PUT", f"/api/v4/posts/{ok.body['id']}/patch", BOT, {"file_ids": ten * 2})
+    assert patched.status == 400
+
+
 async def test_props_must_be_an_object(api: Client, mm: FakeMattermost) -> None:
     channel = mm.control.channel_id("myteam", "town-square")
     reply = await api.call("POST", "/api/v4/posts", BOT, {"channel_id": channel, "message": "x", "props": "text"})
