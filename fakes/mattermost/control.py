@@ -20,6 +20,7 @@ HTTP routes (outside /api/v4; every one needs the admin token as `Authorization:
 from __future__ import annotations
 
 import copy
+from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -30,6 +31,9 @@ from fakes.mattermost.faults import Fault, FaultBook, FaultSpec, FaultSpecError
 from fakes.mattermost.ratelimit import RateLimiter
 from fakes.mattermost.records import EphemeralPost
 from fakes.mattermost.state import State
+
+#: The request log keeps the most recent this many requests.
+REQUEST_LOG_LIMIT = 100_000
 
 
 @dataclass
@@ -100,7 +104,8 @@ class Control:
         self.state = state
         self.faults = faults
         self.limiter = limiter
-        self.log: list[RequestRecord] = []
+        # Bounded so a long-running fake (demos, benchmarks) does not grow without limit.
+        self.log: deque[RequestRecord] = deque(maxlen=REQUEST_LOG_LIMIT)
 
     # ---- request log
 

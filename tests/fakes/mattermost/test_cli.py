@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -78,6 +79,16 @@ async def test_bad_listen_address() -> None:
     code, err = await _fails(["serve", "--listen", "nonsense"])
     assert code == 2
     assert "HOST:PORT" in err
+
+
+async def test_port_in_use_exits_1() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, err = await _fails(["serve", "--listen", f"127.0.0.1:{port}"])
+    assert code == 1
+    assert "cannot listen" in err
 
 
 async def test_bad_rate_limit() -> None:
