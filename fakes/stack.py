@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import aiohttp
 
 from fakes.launch import ManagedProcess, ProcessFailed, python_module
+from sidecar.teleport.client import TeleportClient
 
 T = TypeVar("T")
 
@@ -197,6 +198,13 @@ class Stack:
             args += ["--reviewers", ",".join(reviewers)]
         result = await self.tctl(user, *args)
         return str(result["id"])
+
+    @contextlib.asynccontextmanager
+    async def teleport_client(self, user: str) -> AsyncIterator[TeleportClient]:
+        """A gRPC client of the fake Auth (its public API) authenticated as `user`."""
+        client = await TeleportClient.connect(self.auth["auth_addr"], identity_file=self.identities[user])
+        async with client:
+            yield client
 
     async def auth_admin(self, method: str, path: str, body: Any = None) -> Any:
         """Call the fake Auth admin API."""
