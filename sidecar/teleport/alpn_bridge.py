@@ -123,6 +123,8 @@ class AlpnBridge:
         try:
             await self._bridge(local_reader, local_writer)
         finally:
+            # Whatever happened (including cancellation mid-connect), the accepted socket must not leak.
+            local_writer.transport.abort()
             self._tasks.discard(task)
 
     async def _bridge(self, local_reader: asyncio.StreamReader, local_writer: asyncio.StreamWriter) -> None:
