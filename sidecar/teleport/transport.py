@@ -252,13 +252,15 @@ class ChannelProvider:
     ) -> ChannelProvider:
         """Load the identity (IdentityError if unusable), pick the transport and open the first channel."""
         split_addr(addr)
+        # Fingerprint before reading, so that a renewal racing with this read is seen by the next check.
+        signature, digest = source.stat_signature(), await asyncio.to_thread(source.content_hash)
         identity = await asyncio.to_thread(source.load)
         kind = await resolve_transport(addr, transport, probe_timeout)
         log.info("Connecting to Teleport at %s (%s) as %s", addr, kind.value, identity.username)
         provider = cls(
             addr, source, kind, refresh=refresh, refresh_interval=refresh_interval, close_grace=close_grace
         )
-        await provider._install(identity)
+        await provider._install(identity, signature, digest)
         if refresh:
             provider._refresh_task = asyncio.create_task(provider._refresh_loop(), name="identity-refresh")
         return provider
@@ -291,8 +293,7 @@ class ChannelProvider:
             if channel.leases == 0:
                 channel.idle.set()
 
-    async def _install(self, identity: Identity) -> None:
-        signature, digest = self.source.stat_signature(), await asyncio.to_thread(self.source.content_hash)
+    async def _install(self, identity: Identity, signature: tuple[tuple[int, int, int], ...], digest: str) -> None:
         new = await self._factory(self.addr, identity, self.kind)
         old, self._current = self._current, new
         self._signature, self._hash = signature, digest
@@ -328,7 +329,7 @@ class ChannelProvider:
                 if identity.cert_pem == self._current.identity.cert_pem:
                     self._signature, self._hash = signature, digest
                     return False
-                await self._install(identity)
+                await self._install(identity, signature, digest)
             except IdentityError as exc:
                 log.error("%s %s", RELOAD_FAILED, exc)
                 self._failed_hash, self._signature = digest, signature
