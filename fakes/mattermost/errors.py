@@ -91,6 +91,13 @@ def channel_id_not_found() -> ApiError:
     return ApiError(404, "app.channel.get.existing.app_error", "Unable to find the existing channel.")
 
 
+def channel_member_not_found() -> ApiError:
+    """404 when the user is not a member of the channel."""
+    return ApiError(
+        404, "app.channel.get_member.missing.app_error", "No channel member found for that user ID and channel ID."
+    )
+
+
 def team_id_not_found() -> ApiError:
     """404 for an unknown team id."""
     return ApiError(404, "app.team.get.find.app_error", "Unable to find the existing team.")

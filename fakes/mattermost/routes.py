@@ -112,6 +112,8 @@ class Api:
             self.channel_by_names,
         )
         r.add_post(f"/api/v4/channels/{{channel_id:{ident}}}/members", self.add_channel_member)
+        r.add_get(f"/api/v4/channels/{{channel_id:{ident}}}/members/{{user_id:{ident}}}", self.get_channel_member)
+        r.add_get(f"/api/v4/teams/{{team_id:{ident}}}/channels", self.team_public_channels)
         r.add_post(f"/api/v4/teams/{{team_id:{ident}}}/members", self.add_team_member)
         r.add_post("/api/v4/posts", self.create_post)
         r.add_get(f"/api/v4/posts/{{post_id:{ident}}}", self.get_post)
@@ -221,6 +223,22 @@ class Api:
         if isinstance(single, str) and single:
             return json_response(wire.channel_member_json(members[0]), status=201)
         return json_response([wire.channel_member_json(m) for m in members], status=201)
+
+    async def get_channel_member(self, request: web.Request) -> web.Response:
+        """`GET /channels/{id}/members/{user_id}` (also `me`)."""
+        session = session_of(request)
+        member = self.state.get_channel_member(
+            session.user, request.match_info["channel_id"], self._user_id(request, session)
+        )
+        return json_response(wire.channel_member_json(member))
+
+    async def team_public_channels(self, request: web.Request) -> web.Response:
+        """`GET /teams/{id}/channels`: public channels, paged."""
+        session = session_of(request)
+        per_page = min(_int_query(request, "per_page", PER_PAGE_DEFAULT), PER_PAGE_MAXIMUM)
+        page = _int_query(request, "page", 0)
+        channels = self.state.public_channels_of_team(session.user, request.match_info["team_id"], page, per_page)
+        return json_response([wire.channel_json(c) for c in channels])
 
     async def add_team_member(self, request: web.Request) -> web.Response:
         """`POST /teams/{id}/members` (201)."""

@@ -371,6 +371,28 @@ class State:
             raise errors.forbidden(caller.id, "read_channel")
         return channel
 
+    def get_channel_member(self, caller: User, channel_id: str, user_id: str) -> ChannelMember:
+        """`GET /channels/{id}/members/{user_id}`: needs read_channel; a non-member is 404."""
+        channel = self.channels.get(channel_id)
+        if channel is None or not self.can_read_channel(caller, channel):
+            # The server checks read_channel before looking the channel up, so both read as 403.
+            raise errors.forbidden(caller.id, "read_channel")
+        member = self.channel_members.get((channel_id, user_id))
+        if member is None:
+            raise errors.channel_member_not_found()
+        return member
+
+    def public_channels_of_team(self, caller: User, team_id: str, page: int, per_page: int) -> list[Channel]:
+        """`GET /teams/{id}/channels`: the team's public channels by display name, for team members."""
+        team = self.teams.get(team_id)
+        if team is None or not (caller.is_admin or self.is_team_member(caller.id, team_id)):
+            raise errors.forbidden(caller.id, "list_team_channels")
+        public = sorted(
+            (c for c in self.channels.values() if c.team_id == team_id and c.type == "O"),
+            key=lambda c: (c.display_name.lower(), c.name),
+        )
+        return public[page * per_page : (page + 1) * per_page]
+
     def create_direct_channel(self, caller: User, ids: list[str]) -> Channel:
         """`POST /channels/direct`: returns the existing DM when there is one."""
         if len(ids) != 2:

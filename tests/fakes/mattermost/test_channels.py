@@ -212,3 +212,36 @@ async def test_add_team_member(api: Client, mm: FakeMattermost) -> None:
         "POST", f"/api/v4/teams/{team}/members", loner_token.body["token"], {"team_id": team, "user_id": other}
     )
     assert refused.status == 403
+
+
+async def test_channel_member_of_self_and_others(api: Client, mm: FakeMattermost) -> None:
+    square = mm.control.channel_id("myteam", "town-square")
+    me = await api.call("GET", f"/api/v4/channels/{square}/members/me", BOT)
+    assert me.status == 200
+    assert (me.body["channel_id"], me.body["user_id"]) == (square, mm.control.user_id("teleport"))
+    reviewer = mm.control.user_id("reviewer")
+    other = await api.call("GET", f"/api/v4/channels/{square}/members/{reviewer}", ADMIN)
+    assert (other.status, other.body["user_id"]) == (200, reviewer)
+
+
+async def test_channel_member_missing_and_unreadable(api: Client, mm: FakeMattermost) -> None:
+    off_topic = mm.control.channel_id("myteam", "off-topic")
+    missing = await api.call("GET", f"/api/v4/channels/{off_topic}/members/me", BOT)
+    assert (missing.status, missing.body["id"]) == (404, "app.channel.get_member.missing.app_error")
+    secret = mm.control.channel_id("myteam", "secret-reviews")
+    hidden = await api.call("GET", f"/api/v4/channels/{secret}/members/me", BOT)
+    assert (hidden.status, hidden.body["id"]) == (403, "api.context.permissions.app_error")
+
+
+async def test_team_public_channels_paged_and_members_only(api: Client, mm: FakeMattermost) -> None:
+    team = (await api.call("GET", "/api/v4/teams/name/myteam", BOT)).body["id"]
+    listed = await api.call("GET", f"/api/v4/teams/{team}/channels", BOT)
+    assert listed.status == 200
+    names = [c["name"] for c in listed.body]
+    assert {"town-square", "general", "off-topic"} <= set(names)
+    assert "secret-reviews" not in names  # private channels are not listed
+    first = await api.call("GET", f"/api/v4/teams/{team}/channels?page=0&per_page=1", BOT)
+    second = await api.call("GET", f"/api/v4/teams/{team}/channels?page=1&per_page=1", BOT)
+    assert len(first.body) == len(second.body) == 1 and first.body != second.body
+    outsider = await api.call("GET", f"/api/v4/teams/{'q' * 26}/channels", BOT)
+    assert outsider.status == 403

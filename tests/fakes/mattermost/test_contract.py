@@ -25,12 +25,7 @@ from fakes.mattermost.clock import ManualClock
 from fakes.mattermost.ratelimit import RateLimitConfig
 from fakes.mattermost.server import FakeMattermost
 from tests.fakes.mattermost.conftest import Client, Reply
-from tests.fakes.mattermost.openapi_spec import SpecRequest, SpecResponse, load_spec, spec_dir
-
-pytestmark = pytest.mark.skipif(
-    not (spec_dir() / "definitions.yaml").is_file(),
-    reason=f"OpenAPI fragments not found in {spec_dir()} (set MATTERMOST_OPENAPI_DIR)",
-)
+from tests.fakes.mattermost.openapi_spec import SpecRequest, SpecResponse, load_spec
 
 BOT = "teleport-bot-token"
 ADMIN = "admin-token"
@@ -63,6 +58,9 @@ UNDOCUMENTED_ERRORS: dict[tuple[str, str, str], Exception_] = {
     ("post", "/api/v4/posts", "413"): Exception_("body over MaximumPayloadSizeBytes", "reference §1.3, §4"),
     ("post", "/api/v4/channels/{channel_id}/members", "404"): Exception_("unknown channel or user", "reference §1.3"),
     ("post", "/api/v4/posts/{post_id}/actions/{action_id}", "404"): Exception_("unknown post or action", "§5"),
+    ("get", "/api/v4/channels/{channel_id}/members/{user_id}", "404"): Exception_(
+        "not a member: app.channel.get_member.missing.app_error", "server api4/channel.go getChannelMember"
+    ),
 }
 
 #: The operations the fake implements (reference §2.1), as the spec names their paths.
@@ -79,6 +77,8 @@ IMPLEMENTED = [
     ("get", "/api/v4/teams/name/{name}"),
     ("get", "/api/v4/teams/name/{team_name}/channels/name/{channel_name}"),
     ("post", "/api/v4/channels/{channel_id}/members"),
+    ("get", "/api/v4/channels/{channel_id}/members/{user_id}"),
+    ("get", "/api/v4/teams/{team_id}/channels"),
     ("post", "/api/v4/teams/{team_id}/members"),
     ("post", "/api/v4/posts"),
     ("get", "/api/v4/posts/{post_id}"),
@@ -259,6 +259,14 @@ async def run_scenario(api: RecordingClient, mm: FakeMattermost, hook: str) -> N
     await api.call("POST", f"/api/v4/teams/{unknown}/members", ADMIN, {"user_id": newcomer})
     await api.call("POST", f"/api/v4/teams/{team}/members", ADMIN, {"user_id": ""})
     await api.call("POST", f"/api/v4/teams/{team}/members", BOT, {"user_id": bot})
+    off_topic = c.channel_id("myteam", "off-topic")
+    await api.call("GET", f"/api/v4/channels/{square}/members/me", BOT)
+    await api.call("GET", f"/api/v4/channels/{square}/members/{reviewer}", ADMIN)
+    await api.call("GET", f"/api/v4/channels/{off_topic}/members/me", BOT)
+    await api.call("GET", f"/api/v4/channels/{secret}/members/me", BOT)
+    await api.call("GET", f"/api/v4/teams/{team}/channels", BOT)
+    await api.call("GET", f"/api/v4/teams/{team}/channels?page=0&per_page=1", BOT)
+    await api.call("GET", f"/api/v4/teams/{unknown}/channels", BOT)
     props = {"attachments": [{"text": "t", "actions": [
         {"id": "go", "type": "button", "name": "Go", "integration": {"url": hook, "context": {"k": "v"}}}]}]}
     root = (await api.call(
