@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import platform
 import sys
@@ -61,9 +62,11 @@ def _fail(message: str) -> int:
     return 1
 
 
-def _load(path: str, debug: bool) -> Config:
+def _load(path: str, debug: bool, *, quiet: bool = False) -> Config:
     config = load_config(path)
-    setup_logging(config.log, debug=debug)
+    # `check` prints its own report; its logs would only repeat it, so they show warnings and up.
+    log_config = dataclasses.replace(config.log, severity="warn") if quiet and not debug else config.log
+    setup_logging(log_config, debug=debug)
     for warning in config.warnings:
         log.warning(warning)
     return config
@@ -81,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     init_bootstrap_logging()
     try:
-        config = _load(args.config, args.debug)
+        config = _load(args.config, args.debug, quiet=args.command == "check")
     except SidecarError as exc:
         return _fail(str(exc))
 
