@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from fakes.stack import BOT_TOKEN, Stack, StackOptions, eventually
 
+MODE_ENV = "TM_E2E_MODE"
 SEED = Path(__file__).with_name("teleport_seed.toml")
 FIELD = re.compile(r"(?im)^\*\*([a-zA-Z ]+)\*\*:\ +(.+)$")
 
@@ -19,15 +21,29 @@ MakeStack = Callable[..., Awaitable[Stack]]
 
 @pytest.fixture
 async def make_stack(tmp_path: Path) -> AsyncIterator[MakeStack]:
-    """Factory for stacks; each one is stopped at the end of the test, whatever happens."""
-    stacks: list[Stack] = []
+    """Factory for stacks; each one is stopped at the end of the test, whatever happens.
+
+    $TM_E2E_MODE selects how the components run: `processes` (default, no Docker needed) or `containers`
+    (each in its own container of the image $TM_IMAGE, see fakes/container_stack.py).
+    """
+    mode = os.environ.get(MODE_ENV, "processes")
+    if mode not in ("processes", "containers"):
+        raise pytest.UsageError(f"{MODE_ENV} must be 'processes' or 'containers', got {mode!r}")
+    stacks: list[Any] = []
 
     async def factory(*, sidecar: bool = True, **options: Any) -> Stack:
         options.setdefault("teleport_seed", SEED)
-        stack = Stack(tmp_path / f"stack{len(stacks)}", StackOptions(**options))
+        workdir = tmp_path / f"stack{len(stacks)}"
+        stack: Any
+        if mode == "containers":
+            from fakes.container_stack import ContainerStack  # imports docker only when asked for
+
+            stack = ContainerStack(workdir, StackOptions(**options))
+        else:
+            stack = Stack(workdir, StackOptions(**options))
         stacks.append(stack)
         await stack.start(sidecar=sidecar)
-        return stack
+        return cast(Stack, stack)  # ContainerStack offers the same methods and attributes
 
     try:
         yield factory

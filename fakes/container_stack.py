@@ -1,0 +1,498 @@
+"""The deployment of `fakes.stack.Stack`, with every component in its own container (testcontainers).
+
+The layout is the one of a Kubernetes pod with tbot as a sidecar (deploy/kubernetes/):
+
+- one user-defined Docker network per stack; containers find each other by the aliases `teleport` and
+  `mattermost`;
+- volume `<id>-auth`: the fake Auth's state directory (its CAs). The tbot emulator mounts it read-only and signs
+  with it, as the real tbot would get certificates from Auth;
+- volume `<id>-identity`: tbot's output directory. The sidecar mounts it read-only and reads `identity` from it
+  with `refresh_identity = true`;
+- the sidecar's TOML: a host file bind-mounted at `/etc/teleport-mattermost.toml`, the image's default path,
+  and the container runs the image's default command (`start`).
+
+Every container runs as the image's non-root user with a read-only root filesystem, a tmpfs `/tmp`, all
+capabilities dropped and no-new-privileges. The test process plays the people: it reaches the containers only
+through ports published on 127.0.0.1, signs user identities with a copy of the fake Auth's CA and runs `tctl`
+and the gRPC client on the host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import os
+import re
+import tarfile
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any, cast
+
+import aiohttp
+import docker
+from testcontainers.core.config import testcontainers_config
+from testcontainers.core.container import DockerContainer
+from testcontainers.core.network import Network
+
+from fakes.launch import ProcessFailed, python_module
+from fakes.stack import BOT_TOKEN, HUMAN_USERS, PLUGIN_USER, StackError, StackOptions, _plugin_entry
+from sidecar.teleport.client import TeleportClient
+
+IMAGE_ENV = "TM_IMAGE"
+DEFAULT_IMAGE = "teleport-mattermost:dev"
+LABEL = "teleport-mattermost.e2e"  # on every container, network and volume: CI removes leftovers by it
+
+AUTH_STATE_DIR = "/var/lib/fake-teleport"
+IDENTITY_DIR = "/var/lib/teleport-mattermost/identity"
+CONFIG_PATH = "/etc/teleport-mattermost.toml"
+SEED_DIR = "/etc/fake-seeds"
+AUTH_PORT, PROXY_PORT, ADMIN_PORT, MATTERMOST_PORT = 3025, 3080, 3090, 8065
+# Without an explicit renewal interval tbot still runs (as in a pod) but renews rarely.
+DEFAULT_TBOT_RENEWAL = "20m"
+
+# The reaper image cannot be pulled on machines without a registry; the stack removes what it creates itself.
+testcontainers_config.ryuk_disabled = True
+
+
+def default_image() -> str:
+    """The image under test: $TM_IMAGE, else teleport-mattermost:dev."""
+    return os.environ.get(IMAGE_ENV) or DEFAULT_IMAGE
+
+
+class ContainerProcess:
+    """One running container of the stack, with the few process-like operations the tests use.
+
+    `stdout_lines` are the container's stdout lines (the fakes' JSON lines); `read_log()` is its stderr, where
+    every component logs.
+    """
+
+    def __init__(self, name: str, container: DockerContainer, log_path: Path) -> None:
+        self.name = name
+        self.container = container
+        self.log_path = log_path
+        self.exit_code: int | None = None
+
+    async def start(self) -> None:
+        """Create and start the container."""
+        await asyncio.to_thread(self.container.start)
+
+    def _logs(self, *, stdout: bool) -> str:
+        raw = self.container.get_wrapped_container().logs(stdout=stdout, stderr=not stdout)
+        return cast(bytes, raw).decode("utf-8", "replace")
+
+    @property
+    def stdout_lines(self) -> list[str]:
+        """Every line the container has written to stdout so far."""
+        return self._logs(stdout=True).splitlines()
+
+    def read_log(self) -> str:
+        """Everything the container has written to stderr so far."""
+        return self._logs(stdout=False)
+
+    def running(self) -> bool:
+        """Whether the container is still running."""
+        wrapped = self.container.get_wrapped_container()
+        wrapped.reload()
+        return bool(wrapped.status == "running")
+
+    def host_port(self, port: int) -> int:
+        """The 127.0.0.1 port Docker published for the container's TCP `port`."""
+        wrapped = self.container.get_wrapped_container()
+        wrapped.reload()
+        bindings = wrapped.attrs["NetworkSettings"]["Ports"].get(f"{port}/tcp") or []
+        for binding in bindings:
+            if binding.get("HostIp") in ("127.0.0.1", ""):
+                return int(binding["HostPort"])
+        raise StackError(f"{self.name}: port {port} is not published on 127.0.0.1")
+
+    async def wait_json_line(self, timeout: float = 60.0) -> dict[str, Any]:
+        """Wait for the first stdout line that parses as a JSON object and return it."""
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    for line in await asyncio.to_thread(lambda: self.stdout_lines):
+                        with contextlib.suppress(ValueError):
+                            value = json.loads(line)
+                            if isinstance(value, dict):
+                                return value
+                    if not await asyncio.to_thread(self.running):
+                        raise ProcessFailed(self._failure("exited before printing its ready line"))
+                    await asyncio.sleep(0.1)
+        except TimeoutError:
+            raise ProcessFailed(self._failure(f"printed no ready line within {timeout} s")) from None
+
+    async def wait_log(self, pattern: str, timeout: float = 60.0) -> str:
+        """Wait until stderr has a line matching `pattern`; return it."""
+        regex = re.compile(pattern)
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    for line in (await asyncio.to_thread(self.read_log)).splitlines():
+                        if regex.search(line):
+                            return line
+                    if not await asyncio.to_thread(self.running):
+                        raise ProcessFailed(self._failure(f"exited before logging {pattern!r}"))
+                    await asyncio.sleep(0.1)
+        except TimeoutError:
+            raise ProcessFailed(self._failure(f"did not log {pattern!r} within {timeout} s")) from None
+
+    def _failure(self, what: str) -> str:
+        tail = "\n".join(self.read_log().splitlines()[-30:])
+        return f"{self.name} container {what}; log tail:\n{tail}"
+
+    async def stop(self, timeout: int = 20) -> int | None:
+        """SIGTERM (SIGKILL after `timeout` s), keep the logs in `log_path`, remove the container; exit code."""
+        if self.exit_code is not None:
+            return self.exit_code
+        try:
+            wrapped = self.container.get_wrapped_container()
+        except Exception:  # never created: nothing to stop
+            return None
+        try:
+            await asyncio.to_thread(wrapped.stop, timeout=timeout)
+            result = await asyncio.to_thread(wrapped.wait, timeout=timeout + 10)
+            self.exit_code = int(result["StatusCode"])
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self.log_path.write_text(
+                f"--- stdout\n{await asyncio.to_thread(self._logs, stdout=True)}"
+                f"--- stderr\n{await asyncio.to_thread(self.read_log)}"
+            )
+        finally:
+            await asyncio.to_thread(self.container.stop)  # removes the container (force) and its anonymous volumes
+        return self.exit_code
+
+
+def _toml_string(value: str) -> str:
+    return json.dumps(value)  # a JSON string literal is a valid TOML basic string
+
+
+def _toml_list(values: Sequence[str]) -> str:
+    return "[" + ", ".join(_toml_string(v) for v in values) + "]"
+
+
+class ContainerStack:
+    """Async context manager like `fakes.stack.Stack` (same methods and attributes), components in containers.
+
+    Attributes as in Stack: `auth` and `mm` hold the addresses the *host* uses (published ports);
+    `identities` are host files; `plugin_identity` is the identity's path inside the sidecar container;
+    `tbot` and `sidecar` are `ContainerProcess`es.
+    """
+
+    def __init__(self, workdir: Path, options: StackOptions | None = None, *, image: str | None = None) -> None:
+        self.workdir = workdir
+        self.options = options or StackOptions()
+        self.image = image or default_image()
+        self.id = f"tm-e2e-{uuid.uuid4().hex[:10]}"
+        self.containers: list[ContainerProcess] = []
+        self.auth: dict[str, Any] = {}
+        self.mm: dict[str, Any] = {}
+        self.identities: dict[str, Path] = {}
+        self.plugin_identity: PurePosixPath | None = None
+        self.sidecar: ContainerProcess | None = None
+        self.tbot: ContainerProcess | None = None
+        self.auth_container: ContainerProcess | None = None
+        self.config_path = workdir / "teleport-mattermost.toml"
+        self.network: Network | None = None
+        self.volumes: list[str] = []
+        self._docker: docker.DockerClient | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._env = {**os.environ, **self.options.extra_env}
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> ContainerStack:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self, *, sidecar: bool = True) -> None:
+        """Network and volumes, the fakes, user identities, the tbot container, and the sidecar."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        self._docker = docker.from_env()
+        await asyncio.to_thread(self._create_network_and_volumes)
+        await asyncio.gather(self._start_auth(), self._start_mattermost())
+        await self._export_auth_state()
+        await self.sign_all(HUMAN_USERS)
+        await self._start_tbot()
+        if sidecar:
+            self.write_config()
+            await self.start_sidecar()
+
+    async def stop(self) -> None:
+        """Stop every container (sidecar first), then remove the network and volumes; close the HTTP session."""
+        for proc in reversed(self.containers):
+            with contextlib.suppress(Exception):
+                await proc.stop()
+        self.containers.clear()
+        if self.network is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.network.remove)
+            self.network = None
+        if self._docker is not None:
+            for name in self.volumes:
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(self._docker.volumes.get(name).remove, force=True)
+            self.volumes.clear()
+            self._docker.close()
+            self._docker = None
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    def _create_network_and_volumes(self) -> None:
+        assert self._docker is not None
+        self.network = Network(docker_network_kw={"labels": {LABEL: self.id}}).create()
+        for suffix in ("auth", "identity"):
+            name = f"{self.id}-{suffix}"
+            self._docker.volumes.create(name, labels={LABEL: self.id})
+            self.volumes.append(name)
+
+    def _container(
+        self, name: str, command: list[str] | None, *, entrypoint: list[str] | None = None,
+        alias: str | None = None, ports: Sequence[int] = (),
+    ) -> ContainerProcess:
+        """A hardened container on the stack's network (not started yet)."""
+        assert self.network is not None
+        container = DockerContainer(self.image).with_name(f"{self.id}-{name}").with_network(self.network)
+        if command is not None:
+            container.with_command(command)
+        if alias:
+            container.with_network_aliases(alias)
+        for port in ports:  # published on loopback only
+            cast(dict[str, Any], container.ports)[f"{port}/tcp"] = ("127.0.0.1", None)
+        container.with_tmpfs_mount("/tmp", "size=64m,mode=1777")
+        kwargs: dict[str, Any] = {
+            "read_only": True,
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            "labels": {LABEL: self.id},
+        }
+        if entrypoint is not None:
+            kwargs["entrypoint"] = entrypoint
+        container.with_kwargs(**kwargs)
+        proc = ContainerProcess(name, container, self.workdir / "logs" / f"{name}.log")
+        self.containers.append(proc)
+        return proc
+
+    def _seed(self, container: DockerContainer, path: Path | None, name: str) -> list[str]:
+        if path is None:
+            return []
+        container.with_volume_mapping(str(path.resolve()), f"{SEED_DIR}/{name}", "ro")
+        return ["--seed", f"{SEED_DIR}/{name}"]
+
+    async def _start_auth(self) -> None:
+        o = self.options
+        proc = self._container(
+            "teleport-auth", None, entrypoint=["python3", "-m", "fakes.teleport_auth"], alias="teleport",
+            ports=(AUTH_PORT, PROXY_PORT, ADMIN_PORT),
+        )
+        command = [
+            "serve", "--state-dir", AUTH_STATE_DIR, "--listen", f"0.0.0.0:{AUTH_PORT}",
+            "--proxy-listen", f"0.0.0.0:{PROXY_PORT}", "--admin-listen", f"0.0.0.0:{ADMIN_PORT}",
+            "--edition", o.edition, "--proxy-public-addr", f"teleport:{PROXY_PORT}",
+            *self._seed(proc.container, o.teleport_seed, "teleport.toml"),
+        ]
+        proc.container.with_command(command)
+        proc.container.with_volume_mapping(self.volumes[0], AUTH_STATE_DIR, "rw")
+        await proc.start()
+        ready = await proc.wait_json_line()
+        ports = await asyncio.to_thread(lambda: {p: proc.host_port(p) for p in (AUTH_PORT, PROXY_PORT, ADMIN_PORT)})
+        self.auth = {
+            **ready,
+            "auth_addr": f"127.0.0.1:{ports[AUTH_PORT]}",
+            "proxy_addr": f"127.0.0.1:{ports[PROXY_PORT]}",
+            "admin_addr": f"127.0.0.1:{ports[ADMIN_PORT]}",
+            "network_auth_addr": f"teleport:{AUTH_PORT}",
+            "network_proxy_addr": f"teleport:{PROXY_PORT}",
+        }
+        self.auth_container = proc
+
+    async def _start_mattermost(self) -> None:
+        o = self.options
+        proc = self._container(
+            "mattermost", None, entrypoint=["python3", "-m", "fakes.mattermost"], alias="mattermost",
+            ports=(MATTERMOST_PORT,),
+        )
+        command = ["serve", "--listen", f"0.0.0.0:{MATTERMOST_PORT}",
+                   *self._seed(proc.container, o.mattermost_seed, "mattermost.toml")]
+        if o.rate_limit is not None:
+            command += ["--rate-limit", str(o.rate_limit)]
+        if o.rate_burst is not None:
+            command += ["--rate-burst", str(o.rate_burst)]
+        proc.container.with_command(command)
+        await proc.start()
+        ready = await proc.wait_json_line()
+        port = await asyncio.to_thread(proc.host_port, MATTERMOST_PORT)
+        self.mm = {**ready, "url": f"http://127.0.0.1:{port}", "network_url": f"http://mattermost:{MATTERMOST_PORT}"}
+
+    async def _export_auth_state(self) -> None:
+        """Copy the fake Auth's state directory (CAs, users.toml) to `workdir/auth` for host-side signing."""
+        assert self.auth_container is not None
+        wrapped = self.auth_container.container.get_wrapped_container()
+        stream, _ = await asyncio.to_thread(wrapped.get_archive, AUTH_STATE_DIR)
+        data = await asyncio.to_thread(lambda: b"".join(stream))
+        target = self.workdir / "auth-export"
+        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+            archive.extractall(target, filter="data")
+        (target / PurePosixPath(AUTH_STATE_DIR).name).rename(self.workdir / "auth")
+
+    async def _start_tbot(self) -> None:
+        o = self.options
+        proc = self._container("tbot", [
+            "tbot", "--state-dir", AUTH_STATE_DIR, "--user", PLUGIN_USER, "--destination", IDENTITY_DIR,
+            "--ttl", o.tbot_ttl, "--renewal-interval", o.tbot_renewal or DEFAULT_TBOT_RENEWAL,
+        ], entrypoint=["python3", "-m", "fakes.teleport_auth"])
+        proc.container.with_volume_mapping(self.volumes[0], AUTH_STATE_DIR, "ro")
+        proc.container.with_volume_mapping(self.volumes[1], IDENTITY_DIR, "rw")
+        await proc.start()
+        await proc.wait_json_line()
+        self.tbot = proc
+        self.plugin_identity = PurePosixPath(IDENTITY_DIR) / "identity"
+
+    # -- identities and Teleport (host side) -------------------------------------------------------------------
+
+    async def run_cli(self, *argv: str, check: bool = True) -> tuple[int, str, str]:
+        """Run a command on the host to completion; return (exit code, stdout, stderr)."""
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=self._env,
+            stdin=asyncio.subprocess.DEVNULL,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+        code = proc.returncode if proc.returncode is not None else -1
+        if check and code != 0:
+            raise StackError(f"{' '.join(argv[2:5])} failed ({code}): {err.decode(errors='replace').strip()}")
+        return code, out.decode(errors="replace"), err.decode(errors="replace")
+
+    async def sign(self, user: str, ttl: str = "1h") -> Path:
+        """Sign an identity file for `user` with the exported CA and remember it."""
+        out = self.workdir / "identities" / f"{user}.identity"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        await self.run_cli(*python_module(
+            "fakes.teleport_auth", "sign", "--state-dir", str(self.workdir / "auth"), "--user", user,
+            "--ttl", ttl, "--out", str(out),
+        ))
+        self.identities[user] = out
+        return out
+
+    async def sign_all(self, users: Sequence[str]) -> None:
+        """Sign identities for several users concurrently."""
+        await asyncio.gather(*(self.sign(u) for u in users))
+
+    async def tctl(self, user: str, *args: str) -> Any:
+        """`tctl requests ...` as `user` against the published Auth port; returns the parsed JSON output."""
+        _, out, _ = await self.run_cli(*python_module(
+            "fakes.teleport_auth", "tctl", "--addr", self.auth["auth_addr"], "--identity",
+            str(self.identities[user]), "requests", *args,
+        ))
+        return json.loads(out)
+
+    async def create_request(self, user: str, reason: str = "", reviewers: Sequence[str] = (),
+                             roles: str = "editor") -> str:
+        """Create an access request as `user` and return its id."""
+        args = ["create", "--roles", roles]
+        if reason:
+            args += ["--reason", reason]
+        if reviewers:
+            args += ["--reviewers", ",".join(reviewers)]
+        result = await self.tctl(user, *args)
+        return str(result["id"])
+
+    @contextlib.asynccontextmanager
+    async def teleport_client(self, user: str) -> AsyncIterator[TeleportClient]:
+        """A gRPC client of the fake Auth's published port, authenticated as `user`."""
+        client = await TeleportClient.connect(self.auth["auth_addr"], identity_file=self.identities[user])
+        async with client:
+            yield client
+
+    async def auth_admin(self, method: str, path: str, body: Any = None) -> Any:
+        """Call the fake Auth admin API."""
+        return await self._json(method, f"http://{self.auth['admin_addr']}{path}", body)
+
+    async def plugin_data(self, request_id: str) -> dict[str, str]:
+        """The `mattermost` plugin data entry for a request (empty when none)."""
+        return _plugin_entry(await self.auth_admin("GET", f"/plugin-data/{request_id}"))
+
+    # -- Mattermost --------------------------------------------------------------------------------------------
+
+    async def mm_admin(self, method: str, path: str, body: Any = None) -> Any:
+        """Call the fake Mattermost with the admin token (API or /fake/ routes)."""
+        return await self._json(method, f"{self.mm['url']}{path}", body, token=self.mm["admin_token"])
+
+    async def mm_as(self, token: str, method: str, path: str, body: Any = None) -> Any:
+        """Call the fake Mattermost's API with any token (e.g. the bot's)."""
+        return await self._json(method, f"{self.mm['url']}{path}", body, token=token)
+
+    async def posts(self) -> list[dict[str, Any]]:
+        """Every post with its write history (GET /fake/posts)."""
+        return list(await self.mm_admin("GET", "/fake/posts"))
+
+    async def _json(self, method: str, url: str, body: Any = None, token: str | None = None) -> Any:
+        assert self._http is not None, "stack not started"
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with self._http.request(method, url, json=body, headers=headers) as resp:
+            text = await resp.text()
+            if resp.status >= 400:
+                raise StackError(f"{method} {url} → {resp.status}: {text[:300]}")
+            return json.loads(text) if text.strip() else None
+
+    # -- the sidecar -------------------------------------------------------------------------------------------
+
+    def write_config(self, *, addr: str | None = None, extra: str = "") -> Path:
+        """Write the sidecar's TOML (container-network addresses, identity from the tbot volume) on the host."""
+        o = self.options
+        target = addr or (self.auth["network_proxy_addr"] if o.via_proxy else self.auth["network_auth_addr"])
+        lines = [
+            "[teleport]",
+            f"addr = {_toml_string(target)}",
+            f"identity = {_toml_string(str(self.plugin_identity))}",
+            "refresh_identity = true",
+            'refresh_identity_interval = "1s"',
+            "",
+            "[mattermost]",
+            f"url = {_toml_string(self.mm['network_url'])}",
+            f"token = {_toml_string(BOT_TOKEN)}",
+        ]
+        if o.recipients:
+            lines.append(f"recipients = {_toml_list(o.recipients)}")
+        if o.role_to_recipients:
+            lines += ["", "[role_to_recipients]"]
+            lines += [f"{_toml_string(k)} = {_toml_list(v)}" for k, v in o.role_to_recipients.items()]
+        lines += ["", "[log]", 'output = "stderr"', 'severity = "debug"' if o.sidecar_debug else 'severity = "info"']
+        self.config_path.write_text("\n".join(lines) + "\n" + extra)
+        self.config_path.chmod(0o644)  # read by the image's non-root user through the bind mount
+        return self.config_path
+
+    async def start_sidecar(self, *, wait_ready: bool = True) -> ContainerProcess:
+        """Run the image's default command (`start`) with the config and the tbot volume; wait for readiness."""
+        proc = self._container(f"sidecar{sum(p.name.startswith('sidecar') for p in self.containers)}", None)
+        proc.container.with_volume_mapping(str(self.config_path.resolve()), CONFIG_PATH, "ro")
+        proc.container.with_volume_mapping(self.volumes[1], IDENTITY_DIR, "ro")
+        for key, value in self.options.extra_env.items():
+            proc.container.with_env(key, value)
+        await proc.start()
+        self.sidecar = proc
+        if wait_ready:
+            await proc.wait_log("Plugin is ready", timeout=60)
+        return proc
+
+    async def stop_sidecar(self) -> int | None:
+        """SIGTERM the sidecar container and return its exit code."""
+        if self.sidecar is None:
+            return None
+        code = await self.sidecar.stop()
+        self.containers.remove(self.sidecar)
+        self.sidecar = None
+        return code
+
+
+__all__ = ["ContainerProcess", "ContainerStack", "default_image"]
