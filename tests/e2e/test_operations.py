@@ -150,3 +150,19 @@ async def test_restart_does_not_repost_and_keeps_threading(make_stack: MakeStack
     posts = await wait_posts(stack, lambda p: len(replies(p, root["id"])) == 2 and len(edits(roots(p, rid)[0])) == 2)
     assert len(roots(posts, rid)) == 1
     assert fields(roots(posts, rid)[0]["message"])["Status"] == "❌ DENIED"
+
+
+async def test_rate_limited_mattermost_loses_nothing(make_stack: MakeStack) -> None:
+    """The Go plugin drops a post on 429; we wait for the reset and carry on."""
+    stack = await make_stack(edition="oss", recipients=["myteam/town-square", "reviewer@example.com"],
+                             rate_limit=2, rate_burst=1)
+    ids = await asyncio.gather(*(stack.create_request("myuser", reason=f"limited {i}") for i in range(3)))
+    await wait_posts(stack, lambda p: all(len(roots(p, rid)) == 2 for rid in ids), timeout=60)
+    for rid in ids:
+        await stack.tctl("admin", "approve", rid)
+    posts = await wait_posts(stack, lambda p: all(all(edits(r) for r in roots(p, rid)) for rid in ids), timeout=60)
+    limited = [r for r in await stack.mm_admin("GET", "/fake/requests") if r["status"] == 429]
+    assert limited, "the scenario must actually hit the rate limit"
+    for rid in ids:
+        assert len(roots(posts, rid)) == 2
+        assert all(fields(r["message"])["Status"] == "✅ APPROVED" for r in roots(posts, rid))
