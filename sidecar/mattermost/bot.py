@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import secrets
 import time
 from collections.abc import Callable
 
 from sidecar.engine.model import Channel, PostRef
+from sidecar.engine.recipients import is_email
 from sidecar.errors import (
     AccessDenied,
     NotFound,
@@ -46,17 +46,8 @@ RECIPIENT_FORMAT = 'Recipient must be either a user email or a channel in the fo
 LOOKUP_DM_FAILED = "Failed to lookup direct channel info"
 LOOKUP_CHANNEL_FAILED = "Failed to lookup channel info"
 
-# RFC 5322 dot-atom addr-spec, what Go's mail.ParseAddress accepts for a bare address (non-ASCII allowed,
-# as Go accepts UTF-8 atext). Quoted local parts and domain literals are not supported.
-_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]+"
-_EMAIL = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@{_ATEXT}(?:\.{_ATEXT})*")
 # Alphabet of Mattermost ids (model.NewId); our idempotency keys look like ids.
 _ID_ALPHABET = "ybndrfg8ejkmcpqxot1uwisza345h769"
-
-
-def is_email(name: str) -> bool:
-    """True when `name` is a bare email address (the Go plugin's `lib.IsEmail`)."""
-    return _EMAIL.fullmatch(name) is not None
 
 
 def split_team_channel(name: str) -> tuple[str, str] | None:

@@ -11,8 +11,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from sidecar.engine.recipients import is_email
 from sidecar.errors import AccessDenied, NotFound, Rejected, SidecarError, TransientError, Unauthorized
-from sidecar.mattermost.bot import format_error_text, is_email, split_team_channel
+from sidecar.mattermost.bot import format_error_text, split_team_channel
 from sidecar.mattermost.client import MattermostClient, RouteNotFound
 from sidecar.mattermost.entities import ChannelInfo, Team, User
 

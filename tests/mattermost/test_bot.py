@@ -9,8 +9,9 @@ import pytest
 
 from sidecar.engine.model import Channel, PostRef
 from sidecar.engine.ports import ChatPort
+from sidecar.engine.recipients import is_email
 from sidecar.errors import AccessDenied, NotFound, RecipientError, TransientError, Unauthorized
-from sidecar.mattermost.bot import MattermostBot, format_error_text, is_email, new_idempotency_key
+from sidecar.mattermost.bot import MattermostBot, format_error_text, new_idempotency_key
 from sidecar.mattermost.client import MattermostClient
 from tests.mattermost.stub import (
     BOT,
