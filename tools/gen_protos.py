@@ -45,10 +45,18 @@ def generate(out_dir: Path) -> list[Path]:
     if code != 0:
         raise SystemExit(f"protoc failed with exit code {code}")
     target = out_dir / "sidecar" / "teleport" / "wire"
+    # grpc output for a file without a service is an empty module: leave it out.
+    serviceless = {p.stem for p in proto_sources() if "\nservice " not in p.read_text()}
+    for stem in serviceless:
+        for suffix in ("_pb2_grpc.py", "_pb2_grpc.pyi"):
+            (target / f"{stem}{suffix}").unlink(missing_ok=True)
     return sorted(p for p in target.iterdir() if p.name.endswith(GENERATED_SUFFIXES))
 
 
 def main() -> int:
+    for stale in WIRE.iterdir():
+        if stale.name.endswith(GENERATED_SUFFIXES):
+            stale.unlink()
     with tempfile.TemporaryDirectory() as tmp:
         for produced in generate(Path(tmp)):
             shutil.copyfile(produced, WIRE / produced.name)

@@ -17,6 +17,8 @@ def test_generated_code_is_fresh(tmp_path: Path) -> None:
         p.name for p in produced if p.read_bytes() != (gen_protos.WIRE / p.name).read_bytes()
     ]
     assert not stale, f"generated code is stale, run `make protos`: {stale}"
+    committed = {p.name for p in gen_protos.WIRE.iterdir() if p.name.endswith(gen_protos.GENERATED_SUFFIXES)}
+    assert committed == {p.name for p in produced}, "generated files differ from what `make protos` writes"
 
 
 @pytest.mark.parametrize(
