@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint unit e2e demo protos clean
+.PHONY: venv test lint unit e2e demo bench protos clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ venv: $(STAMP)
 
 lint: venv
 	$(VENV)/bin/ruff check sidecar fakes tests tools bench
-	$(VENV)/bin/mypy sidecar fakes
+	$(VENV)/bin/mypy sidecar fakes tools bench
 
 test: lint
 	$(VENV)/bin/pytest tests
@@ -29,6 +29,9 @@ e2e: venv
 
 demo: venv
 	$(PY) -m tools.demo
+
+bench: venv
+	$(PY) -m bench.notification_cost
 
 # Regenerate the checked-in gRPC/protobuf code after editing sidecar/teleport/wire/*.proto.
 protos: venv
