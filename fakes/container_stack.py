@@ -29,17 +29,18 @@ import tarfile
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import aiohttp
-import docker
-from testcontainers.core.config import testcontainers_config
-from testcontainers.core.container import DockerContainer
-from testcontainers.core.network import Network
 
 from fakes.launch import ProcessFailed, python_module
 from fakes.stack import BOT_TOKEN, HUMAN_USERS, PLUGIN_USER, StackError, StackOptions, _plugin_entry
 from sidecar.teleport.client import TeleportClient
+
+if TYPE_CHECKING:  # imported when a ContainerStack starts: compose's test runner has no Docker libraries
+    import docker
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.network import Network
 
 IMAGE_ENV = "TM_IMAGE"
 DEFAULT_IMAGE = "teleport-mattermost:dev"
@@ -49,12 +50,10 @@ AUTH_STATE_DIR = "/var/lib/fake-teleport"
 IDENTITY_DIR = "/var/lib/teleport-mattermost/identity"
 CONFIG_PATH = "/etc/teleport-mattermost.toml"
 SEED_DIR = "/etc/fake-seeds"
+STATIC_IDENTITY = "/etc/teleport-mattermost-identity/identity"  # a host identity file chosen by a test
 AUTH_PORT, PROXY_PORT, ADMIN_PORT, MATTERMOST_PORT = 3025, 3080, 3090, 8065
 # Without an explicit renewal interval tbot still runs (as in a pod) but renews rarely.
 DEFAULT_TBOT_RENEWAL = "20m"
-
-# The reaper image cannot be pulled on machines without a registry; the stack removes what it creates itself.
-testcontainers_config.ryuk_disabled = True
 
 
 def default_image() -> str:
@@ -74,6 +73,7 @@ class ContainerProcess:
         self.container = container
         self.log_path = log_path
         self.exit_code: int | None = None
+        self.removed = False
 
     async def start(self) -> None:
         """Create and start the container."""
@@ -87,6 +87,10 @@ class ContainerProcess:
     def stdout_lines(self) -> list[str]:
         """Every line the container has written to stdout so far."""
         return self._logs(stdout=True).splitlines()
+
+    def read_stdout(self) -> str:
+        """Everything the container has written to stdout so far."""
+        return self._logs(stdout=True)
 
     def read_log(self) -> str:
         """Everything the container has written to stderr so far."""
@@ -143,24 +147,52 @@ class ContainerProcess:
         tail = "\n".join(self.read_log().splitlines()[-30:])
         return f"{self.name} container {what}; log tail:\n{tail}"
 
+    @property
+    def returncode(self) -> int | None:
+        """The exit code once the container has exited, else None."""
+        if self.exit_code is None and not self.removed and not self.running():
+            self.exit_code = int(self.container.get_wrapped_container().wait(timeout=10)["StatusCode"])
+        return self.exit_code
+
+    def send_signal(self, sig: int) -> None:
+        """Deliver a signal to the container's main process (the component itself: it is PID 1)."""
+        if self.running():
+            self.container.get_wrapped_container().kill(signal=int(sig))
+
+    async def wait(self, timeout: float) -> int:
+        """Wait for the container to exit and return its exit code (TimeoutError after `timeout` s)."""
+        wrapped = self.container.get_wrapped_container()
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    if not await asyncio.to_thread(self.running):
+                        break
+                    await asyncio.sleep(0.1)
+        except TimeoutError:
+            raise TimeoutError(f"{self.name} container still running after {timeout} s") from None
+        result = await asyncio.to_thread(wrapped.wait, timeout=10)
+        self.exit_code = int(result["StatusCode"])
+        return self.exit_code
+
     async def stop(self, timeout: int = 20) -> int | None:
         """SIGTERM (SIGKILL after `timeout` s), keep the logs in `log_path`, remove the container; exit code."""
-        if self.exit_code is not None:
+        if self.removed:
             return self.exit_code
         try:
             wrapped = self.container.get_wrapped_container()
         except Exception:  # never created: nothing to stop
+            self.removed = True
             return None
         try:
             await asyncio.to_thread(wrapped.stop, timeout=timeout)
-            result = await asyncio.to_thread(wrapped.wait, timeout=timeout + 10)
-            self.exit_code = int(result["StatusCode"])
+            await self.wait(30)
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self.log_path.write_text(
                 f"--- stdout\n{await asyncio.to_thread(self._logs, stdout=True)}"
                 f"--- stderr\n{await asyncio.to_thread(self.read_log)}"
             )
         finally:
+            self.removed = True
             await asyncio.to_thread(self.container.stop)  # removes the container (force) and its anonymous volumes
         return self.exit_code
 
@@ -173,24 +205,130 @@ def _toml_list(values: Sequence[str]) -> str:
     return "[" + ", ".join(_toml_string(v) for v in values) + "]"
 
 
-class ContainerStack:
-    """Async context manager like `fakes.stack.Stack` (same methods and attributes), components in containers.
+class RemoteStackClients:
+    """What the tests do as people, against components they reach over the network (not as child processes).
 
-    Attributes as in Stack: `auth` and `mm` hold the addresses the *host* uses (published ports);
-    `identities` are host files; `plugin_identity` is the identity's path inside the sidecar container;
-    `tbot` and `sidecar` are `ContainerProcess`es.
+    Subclasses set `auth` (auth_addr, admin_addr), `mm` (url, admin_token) and `auth_state_dir` (a copy of, or
+    the read-only mount of, the fake Auth's state directory: its CA signs the users' identities).
     """
 
-    def __init__(self, workdir: Path, options: StackOptions | None = None, *, image: str | None = None) -> None:
+    def __init__(self, workdir: Path, options: StackOptions | None = None) -> None:
         self.workdir = workdir
         self.options = options or StackOptions()
-        self.image = image or default_image()
-        self.id = f"tm-e2e-{uuid.uuid4().hex[:10]}"
-        self.containers: list[ContainerProcess] = []
         self.auth: dict[str, Any] = {}
         self.mm: dict[str, Any] = {}
         self.identities: dict[str, Path] = {}
-        self.plugin_identity: PurePosixPath | None = None
+        self.auth_state_dir = workdir / "auth"
+        self._http: aiohttp.ClientSession | None = None
+        self._env = {**os.environ, **self.options.extra_env}
+
+    async def _open_http(self) -> None:
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+
+    async def _close_http(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    async def run_cli(self, *argv: str, check: bool = True) -> tuple[int, str, str]:
+        """Run a command to completion; return (exit code, stdout, stderr)."""
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=self._env,
+            stdin=asyncio.subprocess.DEVNULL,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+        code = proc.returncode if proc.returncode is not None else -1
+        if check and code != 0:
+            raise StackError(f"{' '.join(argv[2:5])} failed ({code}): {err.decode(errors='replace').strip()}")
+        return code, out.decode(errors="replace"), err.decode(errors="replace")
+
+    async def sign(self, user: str, ttl: str = "1h") -> Path:
+        """Sign an identity file for `user` with the fake Auth's CA and remember it."""
+        out = self.workdir / "identities" / f"{user}.identity"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        await self.run_cli(*python_module(
+            "fakes.teleport_auth", "sign", "--state-dir", str(self.auth_state_dir), "--user", user,
+            "--ttl", ttl, "--out", str(out),
+        ))
+        self.identities[user] = out
+        return out
+
+    async def sign_all(self, users: Sequence[str]) -> None:
+        """Sign identities for several users concurrently."""
+        await asyncio.gather(*(self.sign(u) for u in users))
+
+    async def tctl(self, user: str, *args: str) -> Any:
+        """`tctl requests ...` as `user`; returns the parsed JSON output."""
+        _, out, _ = await self.run_cli(*python_module(
+            "fakes.teleport_auth", "tctl", "--addr", self.auth["auth_addr"], "--identity",
+            str(self.identities[user]), "requests", *args,
+        ))
+        return json.loads(out)
+
+    async def create_request(self, user: str, reason: str = "", reviewers: Sequence[str] = (),
+                             roles: str = "editor") -> str:
+        """Create an access request as `user` and return its id."""
+        args = ["create", "--roles", roles]
+        if reason:
+            args += ["--reason", reason]
+        if reviewers:
+            args += ["--reviewers", ",".join(reviewers)]
+        result = await self.tctl(user, *args)
+        return str(result["id"])
+
+    @contextlib.asynccontextmanager
+    async def teleport_client(self, user: str) -> AsyncIterator[TeleportClient]:
+        """A gRPC client of the fake Auth, authenticated as `user`."""
+        client = await TeleportClient.connect(self.auth["auth_addr"], identity_file=self.identities[user])
+        async with client:
+            yield client
+
+    async def auth_admin(self, method: str, path: str, body: Any = None) -> Any:
+        """Call the fake Auth admin API."""
+        return await self._json(method, f"http://{self.auth['admin_addr']}{path}", body)
+
+    async def plugin_data(self, request_id: str) -> dict[str, str]:
+        """The `mattermost` plugin data entry for a request (empty when none)."""
+        return _plugin_entry(await self.auth_admin("GET", f"/plugin-data/{request_id}"))
+
+    async def mm_admin(self, method: str, path: str, body: Any = None) -> Any:
+        """Call the fake Mattermost with the admin token (API or /fake/ routes)."""
+        return await self._json(method, f"{self.mm['url']}{path}", body, token=self.mm["admin_token"])
+
+    async def mm_as(self, token: str, method: str, path: str, body: Any = None) -> Any:
+        """Call the fake Mattermost's API with any token (e.g. the bot's)."""
+        return await self._json(method, f"{self.mm['url']}{path}", body, token=token)
+
+    async def posts(self) -> list[dict[str, Any]]:
+        """Every post with its write history (GET /fake/posts)."""
+        return list(await self.mm_admin("GET", "/fake/posts"))
+
+    async def _json(self, method: str, url: str, body: Any = None, token: str | None = None) -> Any:
+        assert self._http is not None, "stack not started"
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with self._http.request(method, url, json=body, headers=headers) as resp:
+            text = await resp.text()
+            if resp.status >= 400:
+                raise StackError(f"{method} {url} → {resp.status}: {text[:300]}")
+            return json.loads(text) if text.strip() else None
+
+
+class ContainerStack(RemoteStackClients):
+    """Async context manager like `fakes.stack.Stack` (same methods and attributes), components in containers.
+
+    As in Stack, `auth` and `mm` hold the addresses the host uses (published ports), `identities` are host
+    files and `tbot`/`sidecar` are the running components (`ContainerProcess`). `plugin_identity` is where the
+    sidecar's identity comes from: by default tbot's output inside the shared volume; a test may set it to a
+    host file (e.g. a signed, short-lived identity), which is then mounted into the sidecar container instead.
+    Commands of the sidecar's CLI given to `run_cli` run in the image too (see `run_cli`).
+    """
+
+    def __init__(self, workdir: Path, options: StackOptions | None = None, *, image: str | None = None) -> None:
+        super().__init__(workdir, options)
+        self.image = image or default_image()
+        self.id = f"tm-e2e-{uuid.uuid4().hex[:10]}"
+        self.containers: list[ContainerProcess] = []
+        self.plugin_identity: Path | PurePosixPath | None = None
         self.sidecar: ContainerProcess | None = None
         self.tbot: ContainerProcess | None = None
         self.auth_container: ContainerProcess | None = None
@@ -198,8 +336,6 @@ class ContainerStack:
         self.network: Network | None = None
         self.volumes: list[str] = []
         self._docker: docker.DockerClient | None = None
-        self._http: aiohttp.ClientSession | None = None
-        self._env = {**os.environ, **self.options.extra_env}
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
@@ -217,7 +353,12 @@ class ContainerStack:
     async def start(self, *, sidecar: bool = True) -> None:
         """Network and volumes, the fakes, user identities, the tbot container, and the sidecar."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        await self._open_http()
+        import docker
+        from testcontainers.core.config import testcontainers_config
+
+        # The reaper image cannot be pulled on machines without a registry; the stack removes what it creates.
+        testcontainers_config.ryuk_disabled = True
         self._docker = docker.from_env()
         await asyncio.to_thread(self._create_network_and_volumes)
         await asyncio.gather(self._start_auth(), self._start_mattermost())
@@ -245,11 +386,11 @@ class ContainerStack:
             self.volumes.clear()
             self._docker.close()
             self._docker = None
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        await self._close_http()
 
     def _create_network_and_volumes(self) -> None:
+        from testcontainers.core.network import Network
+
         assert self._docker is not None
         self.network = Network(docker_network_kw={"labels": {LABEL: self.id}}).create()
         for suffix in ("auth", "identity"):
@@ -262,6 +403,8 @@ class ContainerStack:
         alias: str | None = None, ports: Sequence[int] = (),
     ) -> ContainerProcess:
         """A hardened container on the stack's network (not started yet)."""
+        from testcontainers.core.container import DockerContainer
+
         assert self.network is not None
         container = DockerContainer(self.image).with_name(f"{self.id}-{name}").with_network(self.network)
         if command is not None:
@@ -344,7 +487,7 @@ class ContainerStack:
         target = self.workdir / "auth-export"
         with tarfile.open(fileobj=io.BytesIO(data)) as archive:
             archive.extractall(target, filter="data")
-        (target / PurePosixPath(AUTH_STATE_DIR).name).rename(self.workdir / "auth")
+        (target / PurePosixPath(AUTH_STATE_DIR).name).rename(self.auth_state_dir)
 
     async def _start_tbot(self) -> None:
         o = self.options
@@ -359,93 +502,25 @@ class ContainerStack:
         self.tbot = proc
         self.plugin_identity = PurePosixPath(IDENTITY_DIR) / "identity"
 
-    # -- identities and Teleport (host side) -------------------------------------------------------------------
-
-    async def run_cli(self, *argv: str, check: bool = True) -> tuple[int, str, str]:
-        """Run a command on the host to completion; return (exit code, stdout, stderr)."""
-        proc = await asyncio.create_subprocess_exec(
-            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=self._env,
-            stdin=asyncio.subprocess.DEVNULL,
-        )
-        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-        code = proc.returncode if proc.returncode is not None else -1
-        if check and code != 0:
-            raise StackError(f"{' '.join(argv[2:5])} failed ({code}): {err.decode(errors='replace').strip()}")
-        return code, out.decode(errors="replace"), err.decode(errors="replace")
-
-    async def sign(self, user: str, ttl: str = "1h") -> Path:
-        """Sign an identity file for `user` with the exported CA and remember it."""
-        out = self.workdir / "identities" / f"{user}.identity"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        await self.run_cli(*python_module(
-            "fakes.teleport_auth", "sign", "--state-dir", str(self.workdir / "auth"), "--user", user,
-            "--ttl", ttl, "--out", str(out),
-        ))
-        self.identities[user] = out
-        return out
-
-    async def sign_all(self, users: Sequence[str]) -> None:
-        """Sign identities for several users concurrently."""
-        await asyncio.gather(*(self.sign(u) for u in users))
-
-    async def tctl(self, user: str, *args: str) -> Any:
-        """`tctl requests ...` as `user` against the published Auth port; returns the parsed JSON output."""
-        _, out, _ = await self.run_cli(*python_module(
-            "fakes.teleport_auth", "tctl", "--addr", self.auth["auth_addr"], "--identity",
-            str(self.identities[user]), "requests", *args,
-        ))
-        return json.loads(out)
-
-    async def create_request(self, user: str, reason: str = "", reviewers: Sequence[str] = (),
-                             roles: str = "editor") -> str:
-        """Create an access request as `user` and return its id."""
-        args = ["create", "--roles", roles]
-        if reason:
-            args += ["--reason", reason]
-        if reviewers:
-            args += ["--reviewers", ",".join(reviewers)]
-        result = await self.tctl(user, *args)
-        return str(result["id"])
-
-    @contextlib.asynccontextmanager
-    async def teleport_client(self, user: str) -> AsyncIterator[TeleportClient]:
-        """A gRPC client of the fake Auth's published port, authenticated as `user`."""
-        client = await TeleportClient.connect(self.auth["auth_addr"], identity_file=self.identities[user])
-        async with client:
-            yield client
-
-    async def auth_admin(self, method: str, path: str, body: Any = None) -> Any:
-        """Call the fake Auth admin API."""
-        return await self._json(method, f"http://{self.auth['admin_addr']}{path}", body)
-
-    async def plugin_data(self, request_id: str) -> dict[str, str]:
-        """The `mattermost` plugin data entry for a request (empty when none)."""
-        return _plugin_entry(await self.auth_admin("GET", f"/plugin-data/{request_id}"))
-
-    # -- Mattermost --------------------------------------------------------------------------------------------
-
-    async def mm_admin(self, method: str, path: str, body: Any = None) -> Any:
-        """Call the fake Mattermost with the admin token (API or /fake/ routes)."""
-        return await self._json(method, f"{self.mm['url']}{path}", body, token=self.mm["admin_token"])
-
-    async def mm_as(self, token: str, method: str, path: str, body: Any = None) -> Any:
-        """Call the fake Mattermost's API with any token (e.g. the bot's)."""
-        return await self._json(method, f"{self.mm['url']}{path}", body, token=token)
-
-    async def posts(self) -> list[dict[str, Any]]:
-        """Every post with its write history (GET /fake/posts)."""
-        return list(await self.mm_admin("GET", "/fake/posts"))
-
-    async def _json(self, method: str, url: str, body: Any = None, token: str | None = None) -> Any:
-        assert self._http is not None, "stack not started"
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with self._http.request(method, url, json=body, headers=headers) as resp:
-            text = await resp.text()
-            if resp.status >= 400:
-                raise StackError(f"{method} {url} → {resp.status}: {text[:300]}")
-            return json.loads(text) if text.strip() else None
-
     # -- the sidecar -------------------------------------------------------------------------------------------
+
+    def _identity_in_container(self) -> str:
+        """The identity path the sidecar's config names: tbot's output, or the mounted host file."""
+        if isinstance(self.plugin_identity, Path):
+            return STATIC_IDENTITY
+        return str(self.plugin_identity)
+
+    def _sidecar_mounts(self, container: DockerContainer) -> None:
+        """The tbot volume (read-only, as in the pod) and, when a test chose one, a host identity file."""
+        container.with_volume_mapping(self.volumes[1], IDENTITY_DIR, "ro")
+        if isinstance(self.plugin_identity, Path):
+            # Signed files are 0600 and owned by the test's user; the image's user reads a 0644 copy.
+            copy = self.workdir / "static-identity"
+            copy.write_bytes(self.plugin_identity.read_bytes())
+            copy.chmod(0o644)
+            container.with_volume_mapping(str(copy.resolve()), STATIC_IDENTITY, "ro")
+        for key, value in self.options.extra_env.items():
+            container.with_env(key, value)
 
     def write_config(self, *, addr: str | None = None, extra: str = "") -> Path:
         """Write the sidecar's TOML (container-network addresses, identity from the tbot volume) on the host."""
@@ -454,7 +529,7 @@ class ContainerStack:
         lines = [
             "[teleport]",
             f"addr = {_toml_string(target)}",
-            f"identity = {_toml_string(str(self.plugin_identity))}",
+            f"identity = {_toml_string(self._identity_in_container())}",
             "refresh_identity = true",
             'refresh_identity_interval = "1s"',
             "",
@@ -474,11 +549,9 @@ class ContainerStack:
 
     async def start_sidecar(self, *, wait_ready: bool = True) -> ContainerProcess:
         """Run the image's default command (`start`) with the config and the tbot volume; wait for readiness."""
-        proc = self._container(f"sidecar{sum(p.name.startswith('sidecar') for p in self.containers)}", None)
+        proc = self._container(f"sidecar{uuid.uuid4().hex[:6]}", None)
         proc.container.with_volume_mapping(str(self.config_path.resolve()), CONFIG_PATH, "ro")
-        proc.container.with_volume_mapping(self.volumes[1], IDENTITY_DIR, "ro")
-        for key, value in self.options.extra_env.items():
-            proc.container.with_env(key, value)
+        self._sidecar_mounts(proc.container)
         await proc.start()
         self.sidecar = proc
         if wait_ready:
@@ -494,5 +567,122 @@ class ContainerStack:
         self.sidecar = None
         return code
 
+    async def run_cli(self, *argv: str, check: bool = True) -> tuple[int, str, str]:
+        """Run a command to completion; the sidecar's own CLI (`python -m sidecar ...`) runs in the image.
 
-__all__ = ["ContainerProcess", "ContainerStack", "default_image"]
+        Every other command (the fakes' sign and tctl) runs on the host. For the sidecar, arguments naming
+        existing host files are mounted read-only into the container and replaced by their paths there, and
+        the container joins the stack's network with the tbot volume, like the sidecar itself.
+        """
+        if list(argv[:3]) != python_module("sidecar"):
+            return await super().run_cli(*argv, check=check)
+        proc = self._container(f"cli{uuid.uuid4().hex[:6]}", None)
+        args = _mount_file_args(proc.container, argv[3:])
+        proc.container.with_command(args)
+        self._sidecar_mounts(proc.container)
+        try:
+            await proc.start()
+            code = await proc.wait(60)
+            out, err = await asyncio.to_thread(lambda: (proc.read_stdout(), proc.read_log()))
+        finally:
+            await proc.stop()
+            self.containers.remove(proc)
+        if check and code != 0:
+            raise StackError(f"sidecar {' '.join(args[:2])} failed ({code}): {err.strip()}")
+        return code, out, err
+
+
+class ComposeStack(RemoteStackClients):
+    """The stack of docker-compose.test.yml, already running; the test runner is one of its containers.
+
+    Compose runs ONE fixed deployment (`deployed_options()`), so `unsupported()` tells the e2e fixture which
+    tests need another one and must be skipped in this mode. Addresses come from $TM_COMPOSE_* variables.
+    """
+
+    def __init__(self, workdir: Path, options: StackOptions | None = None) -> None:
+        super().__init__(workdir, options)
+        env = os.environ
+        self.auth = {
+            "auth_addr": env.get("TM_COMPOSE_AUTH_ADDR", f"teleport:{AUTH_PORT}"),
+            "proxy_addr": env.get("TM_COMPOSE_PROXY_ADDR", f"teleport:{PROXY_PORT}"),
+            "admin_addr": env.get("TM_COMPOSE_ADMIN_ADDR", f"teleport:{ADMIN_PORT}"),
+        }
+        self.mm = {
+            "url": env.get("TM_COMPOSE_MATTERMOST_URL", f"http://mattermost:{MATTERMOST_PORT}"),
+            "admin_token": env.get("TM_COMPOSE_MATTERMOST_ADMIN_TOKEN", "admin-token"),
+        }
+        self.auth_state_dir = Path(env.get("TM_COMPOSE_AUTH_STATE", AUTH_STATE_DIR))
+
+    @staticmethod
+    def deployed_options() -> StackOptions:
+        """What docker-compose.test.yml deploys: $TM_COMPOSE_EDITION, the seed in $TM_COMPOSE_TELEPORT_SEED."""
+        seed = os.environ.get("TM_COMPOSE_TELEPORT_SEED")
+        edition = os.environ.get("TM_COMPOSE_EDITION", "oss")
+        return StackOptions(edition=edition, teleport_seed=Path(seed) if seed else None)
+
+    @classmethod
+    def unsupported(cls, options: StackOptions, *, sidecar: bool) -> str | None:
+        """Why a test asking for `options` cannot run against the compose deployment (None: it can)."""
+        if not sidecar:
+            return "compose mode: the deployment's sidecar always runs; this test manages its own"
+        deployed = cls.deployed_options()
+        differences = []
+        for name in ("edition", "via_proxy", "recipients", "role_to_recipients", "rate_limit", "rate_burst",
+                     "mattermost_seed", "tbot_renewal", "extra_env"):
+            wanted, have = getattr(options, name), getattr(deployed, name)
+            if (list(wanted) if isinstance(wanted, tuple) else wanted) != (
+                    list(have) if isinstance(have, tuple) else have):
+                differences.append(f"{name}={wanted!r} (deployed: {have!r})")
+        if options.teleport_seed != deployed.teleport_seed and not _same_file(options.teleport_seed,
+                                                                              deployed.teleport_seed):
+            differences.append(f"teleport_seed={options.teleport_seed} (deployed: {deployed.teleport_seed})")
+        if not differences:
+            return None
+        return "compose mode runs a fixed deployment; this test needs " + ", ".join(differences)
+
+    async def start(self, *, sidecar: bool = True) -> None:
+        """Sign the users' identities and wait until the deployment's sidecar is watching."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        await self._open_http()
+        await self.sign_all(HUMAN_USERS)
+
+        async def watching() -> bool:
+            try:
+                return bool((await self.auth_admin("GET", "/watchers"))["count"] >= 1)
+            except (StackError, aiohttp.ClientError):
+                return False
+
+        async with asyncio.timeout(60):
+            while True:
+                if await watching():
+                    break
+                await asyncio.sleep(0.2)
+
+    async def stop(self) -> None:
+        """Close the HTTP session; the deployment itself belongs to docker-compose."""
+        await self._close_http()
+
+
+def _mount_file_args(container: DockerContainer, argv: Sequence[str]) -> list[str]:
+    """Mount arguments that name host files read-only into the container; return the arguments as seen there."""
+    args: list[str] = []
+    for i, arg in enumerate(argv):
+        if arg.startswith("/") and Path(arg).is_file():
+            inside = f"/mnt/cli-args/{i}/{Path(arg).name}"
+            container.with_volume_mapping(str(Path(arg).resolve()), inside, "ro")
+            args.append(inside)
+        else:
+            args.append(arg)
+    return args
+
+
+def _same_file(a: Path | None, b: Path | None) -> bool:
+    if a is None or b is None:
+        return False
+    try:
+        return a.read_bytes() == b.read_bytes()
+    except OSError:
+        return False
+
+
+__all__ = ["ComposeStack", "ContainerProcess", "ContainerStack", "RemoteStackClients", "default_image"]

@@ -23,27 +23,34 @@ MakeStack = Callable[..., Awaitable[Stack]]
 async def make_stack(tmp_path: Path) -> AsyncIterator[MakeStack]:
     """Factory for stacks; each one is stopped at the end of the test, whatever happens.
 
-    $TM_E2E_MODE selects how the components run: `processes` (default, no Docker needed) or `containers`
-    (each in its own container of the image $TM_IMAGE, see fakes/container_stack.py).
+    $TM_E2E_MODE selects how the components run: `processes` (default, no Docker needed), `containers` (each
+    in its own container of the image $TM_IMAGE, see fakes/container_stack.py) or `compose` (inside
+    docker-compose.test.yml's test runner, against its fixed deployment; other configurations are skipped).
     """
     mode = os.environ.get(MODE_ENV, "processes")
-    if mode not in ("processes", "containers"):
-        raise pytest.UsageError(f"{MODE_ENV} must be 'processes' or 'containers', got {mode!r}")
+    if mode not in ("processes", "containers", "compose"):
+        raise pytest.UsageError(f"{MODE_ENV} must be 'processes', 'containers' or 'compose', got {mode!r}")
     stacks: list[Any] = []
 
     async def factory(*, sidecar: bool = True, **options: Any) -> Stack:
         options.setdefault("teleport_seed", SEED)
         workdir = tmp_path / f"stack{len(stacks)}"
         stack: Any
-        if mode == "containers":
-            from fakes.container_stack import ContainerStack  # imports docker only when asked for
-
-            stack = ContainerStack(workdir, StackOptions(**options))
-        else:
+        if mode == "processes":
             stack = Stack(workdir, StackOptions(**options))
+        else:
+            from fakes.container_stack import ComposeStack, ContainerStack  # imports docker only when asked for
+
+            if mode == "compose":
+                reason = ComposeStack.unsupported(StackOptions(**options), sidecar=sidecar)
+                if reason:
+                    pytest.skip(reason)
+                stack = ComposeStack(workdir, StackOptions(**options))
+            else:
+                stack = ContainerStack(workdir, StackOptions(**options))
         stacks.append(stack)
         await stack.start(sidecar=sidecar)
-        return cast(Stack, stack)  # ContainerStack offers the same methods and attributes
+        return cast(Stack, stack)  # the container stacks offer the same methods and attributes
 
     try:
         yield factory
