@@ -200,17 +200,40 @@ class Engine:
         if isinstance(outcome, GaveUp):
             raise CasGaveUp(f"request {event.request_id}: plugin data create gave up: {outcome.reason}")
         if isinstance(outcome, Created):
-            posted = False
-            for step in plan.steps:
-                if isinstance(step, BroadcastRoot):
-                    posted = await self._broadcast(request, step.text, context, failures) or posted
+            already_failed = len(failures)
+            try:
+                posted = False
+                for step in plan.steps:
+                    if isinstance(step, BroadcastRoot):
+                        posted = await self._broadcast(request, step.text, context, failures) or posted
+            except TransientError:
+                await self._withdraw(event.request_id, context)
+                raise
             if not posted:
+                if any(isinstance(f.error, TransientError) for f in failures[already_failed:]):
+                    # Mattermost was unreachable for every recipient: give the announcement back so the
+                    # dispatcher's retry creates and posts it again (Go would lose it for good).
+                    await self._withdraw(event.request_id, context)
+                    raise RetryableStepsFailed(event.request_id, failures)
                 # Nothing was announced, so there is no thread to reply in (Go would wait for posts and fail).
                 return
         elif not isinstance(outcome, AlreadyCreated):
             raise AssertionError(f"unexpected create outcome {outcome}")
         if request.reviews:
             await self._update_phase(event, context, failures)
+
+    async def _withdraw(self, request_id: str, context: dict[str, Any]) -> None:
+        """Remove the record we just created while it still has no posts, so a retry announces again.
+
+        Guarded by compare-and-swap: if another replica recorded posts meanwhile, the record stays.
+        """
+
+        def empty_unless_posted(record: PluginData) -> PluginData | Skip:
+            return PluginData() if not record.messages else Skip("posts were recorded meanwhile")
+
+        outcome = await self._cas.update(request_id, empty_unless_posted)
+        if isinstance(outcome, Updated):
+            _log.warning("Announcement failed, will retry it", extra=context)
 
     async def _broadcast(
         self, request: AccessRequest, text: str, context: dict[str, Any], failures: list[StepFailure]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fakes.stack import BOT_TOKEN, PLUGIN_USER, Stack
+from fakes.stack import BOT_TOKEN, PLUGIN_USER, Stack, eventually
 from sidecar.engine.model import RequestState
 from sidecar.teleport.wire import types_pb2
 from tests.e2e.conftest import MakeStack, channel_id, dm_channel, edits, fields, replies, roots, wait_posts
@@ -166,3 +166,21 @@ async def test_rate_limited_mattermost_loses_nothing(make_stack: MakeStack) -> N
     for rid in ids:
         assert len(roots(posts, rid)) == 2
         assert all(fields(r["message"])["Status"] == "✅ APPROVED" for r in roots(posts, rid))
+
+
+async def test_announcement_survives_a_short_mattermost_outage(make_stack: MakeStack) -> None:
+    """The Go plugin creates its record, fails to post and never tries again; we retry the announcement."""
+    stack = await make_stack(edition="oss", recipients=["myteam/town-square", "reviewer@example.com"])
+    await stack.mm_admin("POST", "/fake/faults", {"route": "/api/v4/posts", "method": "POST", "status": 503})
+    rid = await stack.create_request("myuser", reason="during an outage")
+
+    async def refused() -> bool | None:
+        log = await stack.mm_admin("GET", "/fake/requests")
+        return True if any(r["status"] == 503 for r in log) else None
+
+    await eventually(refused)
+    await stack.mm_admin("DELETE", "/fake/faults")  # Mattermost is back
+    await wait_posts(stack, lambda p: len(roots(p, rid)) == 2, timeout=60)
+    await asyncio.sleep(0.5)
+    assert len(roots(await stack.posts(), rid)) == 2  # each recipient exactly once
+    assert len((await stack.plugin_data(rid))["messages"].split(",")) == 2

@@ -458,3 +458,60 @@ async def test_review_on_a_request_whose_announcement_posted_nothing_gives_up() 
         await engine.handle(_put(reviews=(R1,)))
     assert not isinstance(info.value, TransientError)
     assert chat.posts == [] and store.writes == []
+
+
+async def test_announcement_that_reached_nobody_transiently_is_withdrawn_and_retried() -> None:
+    store = FakePluginDataStore()
+    down = TransientError("mattermost: 503 Service Unavailable")
+    chat = FakeChat(channels=dict(CHANNELS), post_errors={"chan-llama": down, "dm-1": down})
+    engine = _engine(store, chat)
+    with pytest.raises(RetryableStepsFailed) as info:
+        await engine.handle(_put())
+    assert isinstance(info.value, TransientError)  # the dispatcher retries the event
+    assert RID not in store.entries  # withdrawn, so the retry announces again
+    chat.post_errors.clear()
+    await engine.handle(_put())
+    assert sorted(p.channel_id for p in chat.root_posts()) == ["chan-llama", "dm-1"]
+    assert sorted(store.entries[RID]["messages"].split(",")) == ["chan-llama/post-1", "dm-1/post-2"]
+
+
+async def test_transient_lookup_errors_for_every_recipient_withdraw_the_announcement() -> None:
+    store = FakePluginDataStore()
+    timeout = TransientError("timeout")
+    chat = FakeChat(channels=dict(CHANNELS),
+                    resolve_errors={"reviewer1@example.com": timeout, "team-llama/channel-llama": timeout})
+    engine = _engine(store, chat)
+    with pytest.raises(RetryableStepsFailed):
+        await engine.handle(_put())
+    assert RID not in store.entries and chat.root_posts() == []
+    chat.resolve_errors.clear()
+    await engine.handle(_put())
+    assert len(chat.root_posts()) == 2
+
+
+async def test_permanent_failure_everywhere_is_not_retried_and_keeps_the_record() -> None:
+    store = FakePluginDataStore()
+    gone = Rejected("channel archived", 400)
+    chat = FakeChat(channels=dict(CHANNELS), post_errors={"chan-llama": gone, "dm-1": gone})
+    with pytest.raises(StepsFailed) as info:
+        await _engine(store, chat).handle(_put())
+    assert not isinstance(info.value, TransientError)
+    assert store.entries[RID]["user"] == "requester1@example.com"  # Go's behaviour: announced once, never again
+
+
+async def test_withdraw_keeps_a_record_another_replica_filled_meanwhile() -> None:
+    store = FakePluginDataStore()
+    down = TransientError("mattermost down")
+    chat = FakeChat(channels=dict(CHANNELS), post_errors={"chan-llama": down, "dm-1": down})
+    other = "chan-other/post-9"
+
+    def replica_posts(request_id: str) -> None:
+        # Just before our withdraw is checked, another replica has stored its posts.
+        entry = store.entries.get(request_id)
+        if entry is not None and "messages" not in entry:
+            entry["messages"] = other
+
+    store.before_update = replica_posts
+    with pytest.raises(RetryableStepsFailed):
+        await _engine(store, chat).handle(_put())
+    assert store.entries[RID]["messages"] == other
