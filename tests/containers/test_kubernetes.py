@@ -103,6 +103,9 @@ def test_config_from_the_configmap_and_token_from_a_secret_file(pod: dict[str, A
     assert config_mount["mountPath"] == "/etc/teleport-mattermost.toml"  # the image's default path
     assert volume(pod, "config")["configMap"]["name"] == one("ConfigMap")["metadata"]["name"]
     secret = volume(pod, "mattermost-token")["secret"]
+    # Secret files belong to root with group fsGroup: the non-root user reads them through the group.
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
+    assert secret["defaultMode"] & 0o040 and not secret["defaultMode"] & 0o007
     [item] = secret["items"]
     token_path = mount(plugin, "mattermost-token")["mountPath"] + "/" + item["path"]
     toml = tomllib.loads(configmap_data()["teleport-mattermost.toml"])
