@@ -16,6 +16,9 @@ WHEELHOUSE="build/wheelhouse"
 LABEL="teleport-mattermost.e2e"
 export DOCKER_HOST="unix://$WORK/docker.sock" DOCKER_BUILDKIT=0
 DOCKERD_PID=""
+# dockerd creates the docker0 bridge and leaves it behind; remove it afterwards only if we created it.
+BRIDGE_EXISTED=0
+ip link show docker0 >/dev/null 2>&1 && BRIDGE_EXISTED=1
 
 log() { echo "== $*"; }
 
@@ -37,6 +40,9 @@ cleanup() {
         $SUDO kill "$DOCKERD_PID" 2>/dev/null
         for _ in $(seq 1 60); do $SUDO kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.5; done
         $SUDO kill -9 "$DOCKERD_PID" 2>/dev/null
+    fi
+    if [ "$BRIDGE_EXISTED" -eq 0 ] && ip link show docker0 >/dev/null 2>&1; then
+        $SUDO ip link delete docker0 2>/dev/null
     fi
     $SUDO rm -rf "$WORK" "$WHEELHOUSE" 2>/dev/null
     exit "$rc"
