@@ -15,6 +15,9 @@ Every container runs as the image's non-root user with a read-only root filesyst
 capabilities dropped and no-new-privileges. The test process plays the people: it reaches the containers only
 through ports published on 127.0.0.1, signs user identities with a copy of the fake Auth's CA and runs `tctl`
 and the gRPC client on the host.
+
+`ComposeStack` offers the same client side for docker-compose.test.yml, whose deployment is already running
+when its test runner starts; `RemoteStackClients` is what both share.
 """
 
 from __future__ import annotations
