@@ -232,19 +232,23 @@ class MattermostClient:
         retryable = idempotent if idempotent is not None else method in ("GET", "PUT")
         backoff = self._retry.backoff(self._sleep)
         attempt = 0
+        limited = 0
         while True:
-            attempt += 1
             await self._gate.wait()
             cached = self._etags.get(path) if method == "GET" else None
             try:
                 reply = await self._request(method, template, path, body, cached.etag if cached else None)
             except RateLimited as exc:
+                # The rate limiter refuses a request before any handler runs, so resending is safe for every
+                # method, and waiting out a 429 is not a failed attempt: only the number of pauses is bounded.
                 self._gate.pause(exc.retry_after)
-                if not retryable or attempt >= self._retry.attempts:
+                limited += 1
+                if limited >= self._retry.rate_limited_attempts:
                     raise
                 log.debug("Mattermost asked to slow down, retrying after the pause", extra=_ctx(method, template, exc))
                 continue
             except TransientError as exc:
+                attempt += 1
                 if not retryable or attempt >= self._retry.attempts:
                     raise
                 log.debug("Mattermost call failed, retrying after a backoff", extra=_ctx(method, template, exc))

@@ -22,7 +22,7 @@ from sidecar.mattermost import client as client_module
 from sidecar.mattermost.client import MattermostClient, RouteNotFound
 from sidecar.mattermost.entities import ChannelInfo, MalformedResponse, Post, User
 from sidecar.mattermost.ratelimit import RateLimitGate
-from sidecar.mattermost.retry import NO_RETRY
+from sidecar.mattermost.retry import NO_RETRY, RetryPolicy
 from tests.mattermost.conftest import make_client
 from tests.mattermost.stub import (
     BOT,
@@ -224,17 +224,31 @@ async def test_post_with_key_is_retried_with_the_same_key(client: MattermostClie
     assert {c.body["pending_post_id"] for c in calls} == {"pendingkey"}  # type: ignore[index]
 
 
-async def test_429_on_post_pauses_every_later_call(
+async def test_429_on_post_pauses_every_call_and_the_post_is_resent(
     client: MattermostClient, stub: StubServer, fake_time: FakeTime
 ) -> None:
+    stub.on("POST", POSTS, Reply(429, "limit exceeded\n", {"Retry-After": "30"}), POST_OK)
+    stub.on("GET", ME, Reply(200, BOT))
+    post = await client.create_post(CHAN_ID, "hi")  # no key, yet safe: a 429 is refused before the handler runs
+    assert post.id == "postid"
+    assert fake_time.sleeps == [30]
+    assert len(stub.calls("POST", POSTS)) == 2
+    assert stub.calls("POST", POSTS)[1].at == 30  # resent only after the reset time
+    await client.get_me()
+    assert fake_time.sleeps == [30]  # the gate is open again
+
+
+async def test_rate_limit_pauses_are_bounded_and_keep_the_gate_closed(stub: StubServer, fake_time: FakeTime) -> None:
     stub.on("POST", POSTS, Reply(429, "limit exceeded\n", {"Retry-After": "30"}))
     stub.on("GET", ME, Reply(200, BOT))
-    with pytest.raises(RateLimited):
-        await client.create_post(CHAN_ID, "hi")  # no key: not retried, but the gate closes
-    assert client.gate.remaining() == 30
-    await client.get_me()
-    assert fake_time.sleeps == [30]
-    assert stub.calls("GET", ME)[0].at == 30  # sent only after the reset time
+    async with make_client(stub.url, fake_time, retry=RetryPolicy(rate_limited_attempts=3)) as limited:
+        with pytest.raises(RateLimited):
+            await limited.create_post(CHAN_ID, "hi")
+        assert len(stub.calls("POST", POSTS)) == 3
+        assert limited.gate.remaining() == 30
+        await limited.get_me()
+        assert [c.at for c in stub.calls("POST", POSTS)] == [0, 30, 60]
+        assert stub.calls("GET", ME)[0].at == 90  # the last 429 closed the gate for everyone
 
 
 async def test_get_after_429_is_retried_after_the_reset(
