@@ -17,7 +17,7 @@ through ports published on 127.0.0.1, signs user identities with a copy of the f
 and the gRPC client on the host.
 
 `ComposeStack` offers the same client side for docker-compose.test.yml, whose deployment is already running
-when its test runner starts; `RemoteStackClients` is what both share.
+when its test runner starts; `StackClients` is what both share.
 """
 
 from __future__ import annotations
@@ -30,15 +30,14 @@ import os
 import re
 import tarfile
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, cast
 
 import aiohttp
 
 from fakes.launch import ProcessFailed, python_module
-from fakes.stack import BOT_TOKEN, HUMAN_USERS, PLUGIN_USER, StackError, StackOptions, _plugin_entry
-from sidecar.teleport.client import TeleportClient
+from fakes.stack import HUMAN_USERS, PLUGIN_USER, StackClients, StackError, StackOptions, sidecar_config
 
 if TYPE_CHECKING:  # imported when a ContainerStack starts: compose's test runner has no Docker libraries
     import docker
@@ -200,123 +199,7 @@ class ContainerProcess:
         return self.exit_code
 
 
-def _toml_string(value: str) -> str:
-    return json.dumps(value)  # a JSON string literal is a valid TOML basic string
-
-
-def _toml_list(values: Sequence[str]) -> str:
-    return "[" + ", ".join(_toml_string(v) for v in values) + "]"
-
-
-class RemoteStackClients:
-    """What the tests do as people, against components they reach over the network (not as child processes).
-
-    Subclasses set `auth` (auth_addr, admin_addr), `mm` (url, admin_token) and `auth_state_dir` (a copy of, or
-    the read-only mount of, the fake Auth's state directory: its CA signs the users' identities).
-    """
-
-    def __init__(self, workdir: Path, options: StackOptions | None = None) -> None:
-        self.workdir = workdir
-        self.options = options or StackOptions()
-        self.auth: dict[str, Any] = {}
-        self.mm: dict[str, Any] = {}
-        self.identities: dict[str, Path] = {}
-        self.auth_state_dir = workdir / "auth"
-        self._http: aiohttp.ClientSession | None = None
-        self._env = {**os.environ, **self.options.extra_env}
-
-    async def _open_http(self) -> None:
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
-
-    async def _close_http(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
-
-    async def run_cli(self, *argv: str, check: bool = True) -> tuple[int, str, str]:
-        """Run a command to completion; return (exit code, stdout, stderr)."""
-        proc = await asyncio.create_subprocess_exec(
-            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=self._env,
-            stdin=asyncio.subprocess.DEVNULL,
-        )
-        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-        code = proc.returncode if proc.returncode is not None else -1
-        if check and code != 0:
-            raise StackError(f"{' '.join(argv[2:5])} failed ({code}): {err.decode(errors='replace').strip()}")
-        return code, out.decode(errors="replace"), err.decode(errors="replace")
-
-    async def sign(self, user: str, ttl: str = "1h") -> Path:
-        """Sign an identity file for `user` with the fake Auth's CA and remember it."""
-        out = self.workdir / "identities" / f"{user}.identity"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        await self.run_cli(*python_module(
-            "fakes.teleport_auth", "sign", "--state-dir", str(self.auth_state_dir), "--user", user,
-            "--ttl", ttl, "--out", str(out),
-        ))
-        self.identities[user] = out
-        return out
-
-    async def sign_all(self, users: Sequence[str]) -> None:
-        """Sign identities for several users concurrently."""
-        await asyncio.gather(*(self.sign(u) for u in users))
-
-    async def tctl(self, user: str, *args: str) -> Any:
-        """`tctl requests ...` as `user`; returns the parsed JSON output."""
-        _, out, _ = await self.run_cli(*python_module(
-            "fakes.teleport_auth", "tctl", "--addr", self.auth["auth_addr"], "--identity",
-            str(self.identities[user]), "requests", *args,
-        ))
-        return json.loads(out)
-
-    async def create_request(self, user: str, reason: str = "", reviewers: Sequence[str] = (),
-                             roles: str = "editor") -> str:
-        """Create an access request as `user` and return its id."""
-        args = ["create", "--roles", roles]
-        if reason:
-            args += ["--reason", reason]
-        if reviewers:
-            args += ["--reviewers", ",".join(reviewers)]
-        result = await self.tctl(user, *args)
-        return str(result["id"])
-
-    @contextlib.asynccontextmanager
-    async def teleport_client(self, user: str) -> AsyncIterator[TeleportClient]:
-        """A gRPC client of the fake Auth, authenticated as `user`."""
-        client = await TeleportClient.connect(self.auth["auth_addr"], identity_file=self.identities[user])
-        async with client:
-            yield client
-
-    async def auth_admin(self, method: str, path: str, body: Any = None) -> Any:
-        """Call the fake Auth admin API."""
-        return await self._json(method, f"http://{self.auth['admin_addr']}{path}", body)
-
-    async def plugin_data(self, request_id: str) -> dict[str, str]:
-        """The `mattermost` plugin data entry for a request (empty when none)."""
-        return _plugin_entry(await self.auth_admin("GET", f"/plugin-data/{request_id}"))
-
-    async def mm_admin(self, method: str, path: str, body: Any = None) -> Any:
-        """Call the fake Mattermost with the admin token (API or /fake/ routes)."""
-        return await self._json(method, f"{self.mm['url']}{path}", body, token=self.mm["admin_token"])
-
-    async def mm_as(self, token: str, method: str, path: str, body: Any = None) -> Any:
-        """Call the fake Mattermost's API with any token (e.g. the bot's)."""
-        return await self._json(method, f"{self.mm['url']}{path}", body, token=token)
-
-    async def posts(self) -> list[dict[str, Any]]:
-        """Every post with its write history (GET /fake/posts)."""
-        return list(await self.mm_admin("GET", "/fake/posts"))
-
-    async def _json(self, method: str, url: str, body: Any = None, token: str | None = None) -> Any:
-        assert self._http is not None, "stack not started"
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with self._http.request(method, url, json=body, headers=headers) as resp:
-            text = await resp.text()
-            if resp.status >= 400:
-                raise StackError(f"{method} {url} → {resp.status}: {text[:300]}")
-            return json.loads(text) if text.strip() else None
-
-
-class ContainerStack(RemoteStackClients):
+class ContainerStack(StackClients):
     """Async context manager like `fakes.stack.Stack` (same methods and attributes), components in containers.
 
     As in Stack, `auth` and `mm` hold the addresses the host uses (published ports), `identities` are host
@@ -527,26 +410,10 @@ class ContainerStack(RemoteStackClients):
 
     def write_config(self, *, addr: str | None = None, extra: str = "") -> Path:
         """Write the sidecar's TOML (container-network addresses, identity from the tbot volume) on the host."""
-        o = self.options
-        target = addr or (self.auth["network_proxy_addr"] if o.via_proxy else self.auth["network_auth_addr"])
-        lines = [
-            "[teleport]",
-            f"addr = {_toml_string(target)}",
-            f"identity = {_toml_string(self._identity_in_container())}",
-            "refresh_identity = true",
-            'refresh_identity_interval = "1s"',
-            "",
-            "[mattermost]",
-            f"url = {_toml_string(self.mm['network_url'])}",
-            f"token = {_toml_string(BOT_TOKEN)}",
-        ]
-        if o.recipients:
-            lines.append(f"recipients = {_toml_list(o.recipients)}")
-        if o.role_to_recipients:
-            lines += ["", "[role_to_recipients]"]
-            lines += [f"{_toml_string(k)} = {_toml_list(v)}" for k, v in o.role_to_recipients.items()]
-        lines += ["", "[log]", 'output = "stderr"', 'severity = "debug"' if o.sidecar_debug else 'severity = "info"']
-        self.config_path.write_text("\n".join(lines) + "\n" + extra)
+        target = addr or (self.auth["network_proxy_addr"] if self.options.via_proxy else self.auth["network_auth_addr"])
+        text = sidecar_config(self.options, addr=target, identity=self._identity_in_container(),
+                              mm_url=self.mm["network_url"], refresh=True)
+        self.config_path.write_text(text + extra)
         self.config_path.chmod(0o644)  # read by the image's non-root user through the bind mount
         return self.config_path
 
@@ -595,7 +462,7 @@ class ContainerStack(RemoteStackClients):
         return code, out, err
 
 
-class ComposeStack(RemoteStackClients):
+class ComposeStack(StackClients):
     """The stack of docker-compose.test.yml, already running; the test runner is one of its containers.
 
     Compose runs ONE fixed deployment (`deployed_options()`), so `unsupported()` tells the e2e fixture which
@@ -688,4 +555,4 @@ def _same_file(a: Path | None, b: Path | None) -> bool:
         return False
 
 
-__all__ = ["ComposeStack", "ContainerProcess", "ContainerStack", "RemoteStackClients", "default_image"]
+__all__ = ["ComposeStack", "ContainerProcess", "ContainerStack", "StackClients", "default_image"]

@@ -57,101 +57,47 @@ def _toml_list(values: Sequence[str]) -> str:
     return "[" + ", ".join(_toml_string(v) for v in values) + "]"
 
 
-class Stack:
-    """Async context manager that starts every component and stops them all on exit, even after errors."""
+def sidecar_config(options: StackOptions, *, addr: str, identity: str, mm_url: str, refresh: bool) -> str:
+    """The sidecar's TOML for a stack: where Teleport and Mattermost are, recipients, debug logs to stderr."""
+    lines = ["[teleport]", f"addr = {_toml_string(addr)}", f"identity = {_toml_string(identity)}"]
+    if refresh:
+        lines += ["refresh_identity = true", 'refresh_identity_interval = "1s"']
+    lines += ["", "[mattermost]", f"url = {_toml_string(mm_url)}", f"token = {_toml_string(BOT_TOKEN)}"]
+    if options.recipients:
+        lines.append(f"recipients = {_toml_list(options.recipients)}")
+    if options.role_to_recipients:
+        lines += ["", "[role_to_recipients]"]
+        lines += [f"{_toml_string(k)} = {_toml_list(v)}" for k, v in options.role_to_recipients.items()]
+    severity = "debug" if options.sidecar_debug else "info"
+    lines += ["", "[log]", 'output = "stderr"', f'severity = "{severity}"']
+    return "\n".join(lines) + "\n"
+
+
+class StackClients:
+    """What the tests do as people: sign identities, drive requests, read Mattermost and plugin data.
+
+    Shared by every way of running the stack (processes here, containers in fakes/container_stack.py).
+    Subclasses set `auth` (auth_addr, admin_addr), `mm` (url, admin_token) and `auth_state_dir` (the fake
+    Auth's state directory, or a copy of it: its CA signs the users' identities).
+    """
 
     def __init__(self, workdir: Path, options: StackOptions | None = None) -> None:
         self.workdir = workdir
         self.options = options or StackOptions()
-        self.processes: list[ManagedProcess] = []
         self.auth: dict[str, Any] = {}
         self.mm: dict[str, Any] = {}
         self.identities: dict[str, Path] = {}
-        self.plugin_identity: Path | None = None
-        self.sidecar: ManagedProcess | None = None
-        self.tbot: ManagedProcess | None = None
-        self.config_path = workdir / "teleport-mattermost.toml"
+        self.auth_state_dir = workdir / "auth"
         self._http: aiohttp.ClientSession | None = None
         self._env = {**os.environ, **self.options.extra_env}
 
-    # -- lifecycle ---------------------------------------------------------------------------------------------
-
-    async def __aenter__(self) -> Stack:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    async def start(self, *, sidecar: bool = True) -> None:
-        """Start the fakes, sign identities, optionally the tbot emulator, and the sidecar."""
-        self.workdir.mkdir(parents=True, exist_ok=True)
+    async def _open_http(self) -> None:
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
-        await asyncio.gather(self._start_auth(), self._start_mattermost())
-        await self.sign_all(HUMAN_USERS)
-        if self.options.tbot_renewal:
-            await self._start_tbot()
-        else:
-            self.plugin_identity = await self.sign(PLUGIN_USER)
-        if sidecar:
-            self.write_config()
-            await self.start_sidecar()
 
-    async def stop(self) -> None:
-        """Stop every process (sidecar first) and close the HTTP session."""
-        for proc in reversed(self.processes):
-            with contextlib.suppress(ProcessFailed, TimeoutError, ProcessLookupError):
-                await proc.stop()
-        self.processes.clear()
+    async def _close_http(self) -> None:
         if self._http is not None:
             await self._http.close()
             self._http = None
-
-    def _spawn(self, name: str, argv: list[str]) -> ManagedProcess:
-        proc = ManagedProcess(name, argv, log_path=self.workdir / "logs" / f"{name}.log", env=self._env)
-        self.processes.append(proc)
-        return proc
-
-    async def _start_auth(self) -> None:
-        args = [
-            "serve", "--state-dir", str(self.workdir / "auth"), "--listen", "127.0.0.1:0",
-            "--proxy-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--edition", self.options.edition,
-        ]
-        if self.options.teleport_seed:
-            args += ["--seed", str(self.options.teleport_seed)]
-        proc = self._spawn("teleport-auth", python_module("fakes.teleport_auth", *args))
-        await proc.start()
-        self.auth = await proc.wait_json_line()
-
-    async def _start_mattermost(self) -> None:
-        args = ["serve", "--listen", "127.0.0.1:0"]
-        if self.options.mattermost_seed:
-            args += ["--seed", str(self.options.mattermost_seed)]
-        if self.options.rate_limit is not None:
-            args += ["--rate-limit", str(self.options.rate_limit)]
-        if self.options.rate_burst is not None:
-            args += ["--rate-burst", str(self.options.rate_burst)]
-        proc = self._spawn("mattermost", python_module("fakes.mattermost", *args))
-        await proc.start()
-        self.mm = await proc.wait_json_line()
-
-    async def _start_tbot(self) -> None:
-        destination = self.workdir / "tbot"
-        proc = self._spawn("tbot", python_module(
-            "fakes.teleport_auth", "tbot", "--state-dir", str(self.workdir / "auth"), "--user", PLUGIN_USER,
-            "--destination", str(destination), "--ttl", self.options.tbot_ttl,
-            "--renewal-interval", str(self.options.tbot_renewal),
-        ))
-        await proc.start()
-        await proc.wait_json_line()
-        self.tbot = proc
-        self.plugin_identity = destination / "identity"
-
-    # -- identities and Teleport -------------------------------------------------------------------------------
 
     async def run_cli(self, *argv: str, check: bool = True) -> tuple[int, str, str]:
         """Run a command to completion; return (exit code, stdout, stderr)."""
@@ -166,11 +112,11 @@ class Stack:
         return code, out.decode(errors="replace"), err.decode(errors="replace")
 
     async def sign(self, user: str, ttl: str = "1h") -> Path:
-        """Sign an identity file for `user` (roles from the seed) and remember it."""
+        """Sign an identity file for `user` with the fake Auth's CA and remember it."""
         out = self.workdir / "identities" / f"{user}.identity"
         out.parent.mkdir(parents=True, exist_ok=True)
         await self.run_cli(*python_module(
-            "fakes.teleport_auth", "sign", "--state-dir", str(self.workdir / "auth"), "--user", user,
+            "fakes.teleport_auth", "sign", "--state-dir", str(self.auth_state_dir), "--user", user,
             "--ttl", ttl, "--out", str(out),
         ))
         self.identities[user] = out
@@ -201,7 +147,7 @@ class Stack:
 
     @contextlib.asynccontextmanager
     async def teleport_client(self, user: str) -> AsyncIterator[TeleportClient]:
-        """A gRPC client of the fake Auth (its public API) authenticated as `user`."""
+        """A gRPC client of the fake Auth, authenticated as `user`."""
         client = await TeleportClient.connect(self.auth["auth_addr"], identity_file=self.identities[user])
         async with client:
             yield client
@@ -212,10 +158,7 @@ class Stack:
 
     async def plugin_data(self, request_id: str) -> dict[str, str]:
         """The `mattermost` plugin data entry for a request (empty when none)."""
-        data = await self.auth_admin("GET", f"/plugin-data/{request_id}")
-        return _plugin_entry(data)
-
-    # -- Mattermost --------------------------------------------------------------------------------------------
+        return _plugin_entry(await self.auth_admin("GET", f"/plugin-data/{request_id}"))
 
     async def mm_admin(self, method: str, path: str, body: Any = None) -> Any:
         """Call the fake Mattermost with the admin token (API or /fake/ routes)."""
@@ -227,8 +170,7 @@ class Stack:
 
     async def posts(self) -> list[dict[str, Any]]:
         """Every post with its write history (GET /fake/posts)."""
-        result = await self.mm_admin("GET", "/fake/posts")
-        return list(result)
+        return list(await self.mm_admin("GET", "/fake/posts"))
 
     async def _json(self, method: str, url: str, body: Any = None, token: str | None = None) -> Any:
         assert self._http is not None, "stack not started"
@@ -239,32 +181,101 @@ class Stack:
                 raise StackError(f"{method} {url} → {resp.status}: {text[:300]}")
             return json.loads(text) if text.strip() else None
 
+
+class Stack(StackClients):
+    """Async context manager that starts every component as a process and stops them all on exit, even after errors."""
+
+    def __init__(self, workdir: Path, options: StackOptions | None = None) -> None:
+        super().__init__(workdir, options)
+        self.processes: list[ManagedProcess] = []
+        self.plugin_identity: Path | None = None
+        self.sidecar: ManagedProcess | None = None
+        self.tbot: ManagedProcess | None = None
+        self.config_path = workdir / "teleport-mattermost.toml"
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Stack:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self, *, sidecar: bool = True) -> None:
+        """Start the fakes, sign identities, optionally the tbot emulator, and the sidecar."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        await self._open_http()
+        await asyncio.gather(self._start_auth(), self._start_mattermost())
+        await self.sign_all(HUMAN_USERS)
+        if self.options.tbot_renewal:
+            await self._start_tbot()
+        else:
+            self.plugin_identity = await self.sign(PLUGIN_USER)
+        if sidecar:
+            self.write_config()
+            await self.start_sidecar()
+
+    async def stop(self) -> None:
+        """Stop every process (sidecar first) and close the HTTP session."""
+        for proc in reversed(self.processes):
+            with contextlib.suppress(ProcessFailed, TimeoutError, ProcessLookupError):
+                await proc.stop()
+        self.processes.clear()
+        await self._close_http()
+
+    def _spawn(self, name: str, argv: list[str]) -> ManagedProcess:
+        proc = ManagedProcess(name, argv, log_path=self.workdir / "logs" / f"{name}.log", env=self._env)
+        self.processes.append(proc)
+        return proc
+
+    async def _start_auth(self) -> None:
+        args = [
+            "serve", "--state-dir", str(self.auth_state_dir), "--listen", "127.0.0.1:0",
+            "--proxy-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--edition", self.options.edition,
+        ]
+        if self.options.teleport_seed:
+            args += ["--seed", str(self.options.teleport_seed)]
+        proc = self._spawn("teleport-auth", python_module("fakes.teleport_auth", *args))
+        await proc.start()
+        self.auth = await proc.wait_json_line()
+
+    async def _start_mattermost(self) -> None:
+        args = ["serve", "--listen", "127.0.0.1:0"]
+        if self.options.mattermost_seed:
+            args += ["--seed", str(self.options.mattermost_seed)]
+        if self.options.rate_limit is not None:
+            args += ["--rate-limit", str(self.options.rate_limit)]
+        if self.options.rate_burst is not None:
+            args += ["--rate-burst", str(self.options.rate_burst)]
+        proc = self._spawn("mattermost", python_module("fakes.mattermost", *args))
+        await proc.start()
+        self.mm = await proc.wait_json_line()
+
+    async def _start_tbot(self) -> None:
+        destination = self.workdir / "tbot"
+        proc = self._spawn("tbot", python_module(
+            "fakes.teleport_auth", "tbot", "--state-dir", str(self.auth_state_dir), "--user", PLUGIN_USER,
+            "--destination", str(destination), "--ttl", self.options.tbot_ttl,
+            "--renewal-interval", str(self.options.tbot_renewal),
+        ))
+        await proc.start()
+        await proc.wait_json_line()
+        self.tbot = proc
+        self.plugin_identity = destination / "identity"
+
     # -- the sidecar -------------------------------------------------------------------------------------------
 
     def write_config(self, *, addr: str | None = None, extra: str = "") -> Path:
         """Write the sidecar's TOML config for this stack."""
-        o = self.options
-        target = addr or (self.auth["proxy_addr"] if o.via_proxy else self.auth["auth_addr"])
-        lines = [
-            "[teleport]",
-            f"addr = {_toml_string(target)}",
-            f"identity = {_toml_string(str(self.plugin_identity))}",
-        ]
-        if o.tbot_renewal:
-            lines += ["refresh_identity = true", 'refresh_identity_interval = "1s"']
-        lines += [
-            "",
-            "[mattermost]",
-            f"url = {_toml_string(self.mm['url'])}",
-            f"token = {_toml_string(BOT_TOKEN)}",
-        ]
-        if o.recipients:
-            lines.append(f"recipients = {_toml_list(o.recipients)}")
-        if o.role_to_recipients:
-            lines += ["", "[role_to_recipients]"]
-            lines += [f"{_toml_string(k)} = {_toml_list(v)}" for k, v in o.role_to_recipients.items()]
-        lines += ["", "[log]", 'output = "stderr"', 'severity = "debug"' if o.sidecar_debug else 'severity = "info"']
-        self.config_path.write_text("\n".join(lines) + "\n" + extra)
+        target = addr or (self.auth["proxy_addr"] if self.options.via_proxy else self.auth["auth_addr"])
+        text = sidecar_config(self.options, addr=target, identity=str(self.plugin_identity), mm_url=self.mm["url"],
+                              refresh=bool(self.options.tbot_renewal))
+        self.config_path.write_text(text + extra)
         return self.config_path
 
     async def start_sidecar(self, *, wait_ready: bool = True) -> ManagedProcess:
