@@ -126,11 +126,18 @@ def init_bootstrap_logging() -> None:
     setup_logging(LogConfig(output="stderr", severity="info", format="text"))
 
 
+# Libraries whose debug output is about their own internals (grpc's event-loop bookkeeping, for one line per
+# call); at `debug` they stay at INFO so the plugin's own debug lines remain readable. `trace` shows them all.
+QUIET_LIBRARIES = ("grpc", "asyncio", "aiohttp")
+
+
 def _install(handler: logging.Handler, level: int) -> None:
     close_logging()
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(level)
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.NOTSET if level < logging.DEBUG else max(level, logging.INFO))
     _installed.append(handler)
 
 

@@ -18,6 +18,7 @@ from sidecar import messages_text as text
 from sidecar.config import LogConfig, load_config
 from sidecar.errors import ConfigError
 from sidecar.logs import (
+    QUIET_LIBRARIES,
     TRACE,
     JsonFormatter,
     SecretFilter,
@@ -444,3 +445,17 @@ def test_setup_rejects_bad_settings(config: LogConfig, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         setup_logging(config)
     assert str(caught.value) == message
+
+
+def test_library_debug_noise_is_hidden_at_debug_but_shown_at_trace() -> None:
+    setup_logging(LogConfig(severity="debug"))
+    try:
+        assert logging.getLogger("sidecar.app").isEnabledFor(logging.DEBUG)
+        for name in QUIET_LIBRARIES:
+            assert not logging.getLogger(f"{name}.inner").isEnabledFor(logging.DEBUG)
+            assert logging.getLogger(name).isEnabledFor(logging.INFO)
+        setup_logging(LogConfig(severity="trace"))
+        for name in QUIET_LIBRARIES:
+            assert logging.getLogger(name).isEnabledFor(TRACE)
+    finally:
+        close_logging()
