@@ -225,17 +225,6 @@ class ContainerStack(StackClients):
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
-    async def __aenter__(self) -> ContainerStack:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
     async def start(self, *, sidecar: bool = True) -> None:
         """Network and volumes, the fakes, user identities, the tbot container, and the sidecar."""
         self.workdir.mkdir(parents=True, exist_ok=True)

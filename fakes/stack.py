@@ -6,6 +6,7 @@ command lines, the sidecar's TOML config, the fakes' gRPC and HTTP APIs (includi
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import json
@@ -13,7 +14,7 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import aiohttp
 
@@ -73,7 +74,7 @@ def sidecar_config(options: StackOptions, *, addr: str, identity: str, mm_url: s
     return "\n".join(lines) + "\n"
 
 
-class StackClients:
+class StackClients(abc.ABC):
     """What the tests do as people: sign identities, drive requests, read Mattermost and plugin data.
 
     Shared by every way of running the stack (processes here, containers in fakes/container_stack.py).
@@ -90,6 +91,25 @@ class StackClients:
         self.auth_state_dir = workdir / "auth"
         self._http: aiohttp.ClientSession | None = None
         self._env = {**os.environ, **self.options.extra_env}
+
+    @abc.abstractmethod
+    async def start(self, *, sidecar: bool = True) -> None:
+        """Bring every component up (and the sidecar unless `sidecar` is false)."""
+
+    @abc.abstractmethod
+    async def stop(self) -> None:
+        """Stop everything this stack started; safe to call after a failed start."""
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
 
     async def _open_http(self) -> None:
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
@@ -194,17 +214,6 @@ class Stack(StackClients):
         self.config_path = workdir / "teleport-mattermost.toml"
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
-
-    async def __aenter__(self) -> Stack:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     async def start(self, *, sidecar: bool = True) -> None:
         """Start the fakes, sign identities, optionally the tbot emulator, and the sidecar."""
