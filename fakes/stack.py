@@ -329,16 +329,19 @@ def _plugin_entry(data: Any) -> dict[str, str]:
 async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 20.0, interval: float = 0.1) -> T:
     """Poll `check` (across processes there is nothing to await) until it returns a value that is not None."""
     last: BaseException | None = None
-    async with asyncio.timeout(timeout):
-        while True:
-            try:
-                value = await check()
-                if value is not None:
-                    return value
-            except (StackError, AssertionError, KeyError) as exc:
-                last = exc
-            await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met: {last}")  # pragma: no cover - asyncio.timeout raises first
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                try:
+                    value = await check()
+                    if value is not None:
+                        return value
+                except (StackError, AssertionError, KeyError) as exc:
+                    last = exc
+                await asyncio.sleep(interval)
+    except TimeoutError:
+        # Keep the exception type callers catch, but say what was last seen.
+        raise TimeoutError(f"condition not met within {timeout} s; last error: {last}") from None
 
 
 __all__ = ["Stack", "StackError", "StackOptions", "eventually"]
