@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fakes.mattermost.server import FakeMattermost
-from sidecar.engine.executor import Engine, EngineSettings
-from sidecar.engine.model import AccessRequest, EventOp, RequestEvent, RequestState
-from sidecar.errors import CompareFailed
+from sidecar.domain.errors import CompareFailed
+from sidecar.domain.model import AccessRequest, EventOp, RequestEvent, RequestState
+from sidecar.engine.engine import Engine, EngineSettings
 from sidecar.mattermost.bot import MattermostBot
 from sidecar.mattermost.client import MattermostClient
 

@@ -16,15 +16,15 @@ import signal
 from dataclasses import dataclass
 
 from sidecar import __version__
-from sidecar.backoff import Backoff
 from sidecar.config import Config, TeleportConfig
+from sidecar.domain.backoff import Backoff
+from sidecar.domain.errors import IdentityError, SidecarError
+from sidecar.domain.model import RequestEvent
 from sidecar.engine.dispatcher import Dispatcher
-from sidecar.engine.executor import Engine, EngineSettings
-from sidecar.engine.model import RequestEvent
-from sidecar.errors import IdentityError, SidecarError
+from sidecar.engine.engine import Engine, EngineSettings
 from sidecar.mattermost.bot import MattermostBot
 from sidecar.mattermost.client import MattermostClient
-from sidecar.render import RenderSettings, web_url_from_addr
+from sidecar.render.classic import RenderSettings, web_url_from_addr
 from sidecar.teleport.client import TeleportClient, TeleportPluginData, TeleportRoles, Unimplemented
 from sidecar.teleport.convert import request_event_from_proto
 from sidecar.teleport.identity import Identity

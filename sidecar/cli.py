@@ -17,7 +17,7 @@ from typing import NoReturn
 
 from sidecar import __version__
 from sidecar.config import Config, example_config, load_config
-from sidecar.errors import SidecarError
+from sidecar.domain.errors import SidecarError
 from sidecar.logs import init_bootstrap_logging, setup_logging
 
 DEFAULT_CONFIG_PATH = "/etc/teleport-mattermost.toml"
@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # Imported late so `configure` and `version` work even where grpc cannot load.
     if args.command == "check":
-        from sidecar.check import run_check
+        from sidecar.check.command import run_check
 
         return asyncio.run(run_check(config))
     from sidecar.app import run

@@ -32,9 +32,9 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from sidecar import messages_text as text
+from sidecar.domain.errors import ConfigError
+from sidecar.domain.secret import Secret, register_secret
 from sidecar.duration import DurationError, parse_duration
-from sidecar.errors import ConfigError
-from sidecar.secret import Secret, register_secret
 
 __all__ = [
     "DEFAULT_ADDR",

@@ -2,7 +2,7 @@
 
 Text lines look like
 
-    2026-11-26T04:15:18.123Z INFO [engine.executor] Successfully posted messages request_id:abc channel_id:c1
+    2026-11-26T04:15:18.123Z INFO [engine] Successfully posted messages request_id:abc channel_id:c1
 
 that is `<UTC timestamp> <LEVEL> [<logger>] <message>` followed by every `extra=` attribute of
 the record as `key:value` (values with spaces or quotes are JSON-quoted). The logger name drops
@@ -31,8 +31,8 @@ from typing import Final
 
 from sidecar import messages_text as text
 from sidecar.config import LOG_FORMATS, LOG_OUTPUT_ALIASES, LOG_SEVERITIES, LogConfig
-from sidecar.errors import ConfigError, SidecarError
-from sidecar.secret import MASK, Secret, mask_secrets, register_secret, registered_secrets
+from sidecar.domain.errors import ConfigError, SidecarError
+from sidecar.domain.secret import MASK, Secret, mask_secrets, register_secret, registered_secrets
 
 __all__ = [
     "TRACE",

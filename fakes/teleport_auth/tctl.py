@@ -27,7 +27,7 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
-from sidecar.errors import IdentityError
+from sidecar.domain.errors import IdentityError
 from sidecar.teleport.identity import load_identity_file
 from sidecar.teleport.wire import authservice_pb2, authservice_pb2_grpc, types_pb2
 

@@ -1,1 +1,1 @@
-"""The pure engine: decisions, recipients and dispatch. Imports no I/O library."""
+"""The engine: decisions, recipients, compare-and-swap, running plans and dispatch. Imports no I/O library."""

@@ -34,9 +34,9 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sidecar.engine.model import AccessRequest, EventOp, PostRef, RequestEvent, RequestState
-from sidecar.plugindata import PluginData, Resolution
-from sidecar.render import RenderSettings, review_reply_text, root_post_text
+from sidecar.domain.model import AccessRequest, EventOp, PostRef, RequestEvent, RequestState
+from sidecar.domain.record import PluginData, Resolution
+from sidecar.render.classic import RenderSettings, review_reply_text, root_post_text
 
 __all__ = [
     "Apply",

@@ -27,9 +27,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sidecar.backoff import Backoff, Sleep
-from sidecar.engine.model import EventOp, RequestEvent
-from sidecar.errors import RateLimited, SidecarError, TransientError
+from sidecar.domain.backoff import Backoff, Sleep
+from sidecar.domain.errors import RateLimited, SidecarError, TransientError
+from sidecar.domain.model import EventOp, RequestEvent
 
 __all__ = ["Dispatcher", "DispatcherStats", "Handler"]
 

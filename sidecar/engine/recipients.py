@@ -9,63 +9,20 @@ it (Go instead posts to channel "" and fails there), and channels are deduplicat
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sidecar.engine.model import Channel
-from sidecar.engine.ports import ChatPort
-from sidecar.errors import SidecarError
+from sidecar.domain.email import is_email
+from sidecar.domain.errors import SidecarError
+from sidecar.domain.model import Channel
+from sidecar.domain.ports import ChatPort
 
-__all__ = ["RecipientFailure", "is_email", "raw_recipients", "resolve_channels"]
+__all__ = ["RecipientFailure", "raw_recipients", "resolve_channels"]
 
 _log = logging.getLogger("sidecar.engine.recipients")
 
 WILDCARD = "*"
-
-# RFC 5322 "specials" that may not appear in an atom (Go net/mail isAtext).
-_SPECIALS = frozenset('()<>[]:;@\\,"')
-
-
-def _is_atext(char: str) -> bool:
-    # Go's isVchar: printable ASCII or any non-ASCII rune (RFC 6532).
-    return char not in _SPECIALS and ("!" <= char <= "~" or ord(char) >= 0x80)
-
-
-def _is_dot_atom(text: str) -> bool:
-    if not text or not all(char == "." or _is_atext(char) for char in text):
-        return False
-    return not (text.startswith(".") or text.endswith(".") or ".." in text)
-
-
-def _is_domain_literal(text: str) -> bool:
-    if len(text) < 2 or text[0] != "[" or text[-1] != "]":
-        return False
-    inner = text[1:-1]
-    # Go's net.ParseIP: plain IPv4 or IPv6, no zone.
-    if "%" in inner:
-        return False
-    try:
-        ipaddress.ip_address(inner)
-    except ValueError:
-        return False
-    return True
-
-
-def is_email(text: str) -> bool:
-    """Go's lib.IsEmail: net/mail parses `text` as an address AND its bare address equals `text`.
-
-    That leaves exactly a dot-atom local part, "@", and a dot-atom domain or an IP domain literal:
-    display names, comments, surrounding spaces and quoted local parts all change the parsed address.
-    """
-    local, at, domain = text.partition("@")
-    if not at:
-        return False
-    if not _is_dot_atom(local):
-        return False
-    return _is_dot_atom(domain) or _is_domain_literal(domain)
-
 
 def _first_seen(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))

@@ -21,9 +21,8 @@ import secrets
 import time
 from collections.abc import Callable
 
-from sidecar.engine.model import Channel, PostRef
-from sidecar.engine.recipients import is_email
-from sidecar.errors import (
+from sidecar.domain.email import is_email
+from sidecar.domain.errors import (
     AccessDenied,
     NotFound,
     PermanentError,
@@ -32,6 +31,7 @@ from sidecar.errors import (
     TransientError,
     Unauthorized,
 )
+from sidecar.domain.model import Channel, PostRef
 from sidecar.mattermost.cache import LruCache, TtlCache
 from sidecar.mattermost.client import MattermostClient
 from sidecar.mattermost.entities import User
@@ -69,7 +69,7 @@ def new_idempotency_key() -> str:
 
 
 class MattermostBot:
-    """Implements sidecar.engine.ports.ChatPort. The client's lifecycle belongs to the caller."""
+    """Implements sidecar.domain.ports.ChatPort. The client's lifecycle belongs to the caller."""
 
     def __init__(
         self,

@@ -1,4 +1,4 @@
-"""Async Mattermost REST v4 client: the one place where HTTP becomes `sidecar.errors`.
+"""Async Mattermost REST v4 client: the one place where HTTP becomes `sidecar.domain.errors`.
 
 Every call goes through `_call()` (rate-limit gate, retries, ETag revalidation) and then `_request()`
 (one HTTP exchange, status and transport errors mapped to our error classes). Error messages carry the
@@ -27,7 +27,7 @@ import aiohttp
 import yarl
 from multidict import CIMultiDict
 
-from sidecar.errors import (
+from sidecar.domain.errors import (
     AccessDenied,
     ConfigError,
     NotFound,
@@ -37,6 +37,7 @@ from sidecar.errors import (
     TransientError,
     Unauthorized,
 )
+from sidecar.domain.secret import MASK, Secret
 from sidecar.mattermost.cache import EtagCache, EtagEntry
 from sidecar.mattermost.entities import (
     ChannelInfo,
@@ -49,7 +50,6 @@ from sidecar.mattermost.entities import (
 )
 from sidecar.mattermost.ratelimit import RateLimitGate, Sleep, retry_after_from_headers
 from sidecar.mattermost.retry import RetryPolicy
-from sidecar.secret import MASK, Secret
 
 log = logging.getLogger(__name__)
 

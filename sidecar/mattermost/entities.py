@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sidecar.errors import PermanentError
+from sidecar.domain.errors import PermanentError
 
 
 class MalformedResponse(PermanentError):

@@ -10,7 +10,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sidecar.backoff import Backoff, Sleep
+from sidecar.domain.backoff import Backoff, Sleep
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
-from sidecar.errors import IdentityError
+from sidecar.domain.errors import IdentityError
 from sidecar.teleport.identity import Identity
 
 log = logging.getLogger(__name__)

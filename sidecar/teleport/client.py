@@ -1,6 +1,6 @@
 """Typed async wrappers for the Teleport Auth RPCs the sidecar (and its test harness) uses.
 
-This module is the one place where gRPC status codes become `sidecar.errors` classes (reference §5.6):
+This module is the one place where gRPC status codes become `sidecar.domain.errors` classes (reference §5.6):
 
     NOT_FOUND            → NotFound            ALREADY_EXISTS       → AlreadyExists
     PERMISSION_DENIED    → AccessDenied        FAILED_PRECONDITION  → CompareFailed
@@ -25,8 +25,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from sidecar.engine.model import RequestState
-from sidecar.errors import (
+from sidecar.domain.errors import (
     AccessDenied,
     AlreadyExists,
     CompareFailed,
@@ -37,6 +36,7 @@ from sidecar.errors import (
     TransientError,
     Unauthorized,
 )
+from sidecar.domain.model import RequestState
 from sidecar.teleport.convert import KIND_ACCESS_REQUEST, dict_to_label_values, state_to_proto
 from sidecar.teleport.identity import Identity
 from sidecar.teleport.transport import ChannelProvider, IdentitySource, OpenChannel, TransportKind

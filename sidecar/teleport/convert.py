@@ -1,4 +1,4 @@
-"""Protobuf messages ↔ the engine's domain values (sidecar/engine/model.py).
+"""Protobuf messages ↔ the engine's domain values (sidecar/domain/model.py).
 
 Wire facts applied here (reference §1, §3):
 * a Timestamp that is absent, or holds Go's zero time (seconds == -62135596800), means "unset";
@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 
 from google.protobuf import timestamp_pb2
 
-from sidecar.engine.model import AccessRequest, EventOp, RequestEvent, RequestState, Review
-from sidecar.errors import PermanentError
+from sidecar.domain.errors import PermanentError
+from sidecar.domain.model import AccessRequest, EventOp, RequestEvent, RequestState, Review
 from sidecar.teleport.wire import event_pb2, types_pb2, wrappers_pb2
 
 GO_ZERO_TIME_SECONDS = -62135596800

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
-from sidecar.errors import IdentityError
+from sidecar.domain.errors import IdentityError
 
 CLUSTER_NAME_OID = x509.ObjectIdentifier("1.3.9999.1.7")
 _SSH_CERT_TYPE = re.compile(r"^[a-z0-9\-]+-cert-v[0-9]{2}@openssh\.com$")

@@ -30,7 +30,7 @@ from typing import Any
 import aiohttp
 import grpc
 
-from sidecar.errors import ConfigError, IdentityError
+from sidecar.domain.errors import ConfigError, IdentityError
 from sidecar.teleport.alpn_bridge import API_DOMAIN, AlpnBridge, auth_alpn_protocols, client_ssl_context
 from sidecar.teleport.identity import Identity, load_identity_file, load_key_pair
 from sidecar.teleport.wire import authservice_pb2_grpc, users_service_pb2_grpc

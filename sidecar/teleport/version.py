@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sidecar.errors import SidecarError
+from sidecar.domain.errors import SidecarError
 
 MIN_SERVER_VERSION = "6.1.0-beta.1"
 

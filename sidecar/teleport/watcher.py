@@ -18,9 +18,9 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from sidecar.backoff import Backoff
-from sidecar.engine.model import RequestEvent
-from sidecar.errors import SidecarError, TransientError
+from sidecar.domain.backoff import Backoff
+from sidecar.domain.errors import SidecarError, TransientError
+from sidecar.domain.model import RequestEvent
 from sidecar.teleport.wire import event_pb2
 
 log = logging.getLogger("sidecar.watcher")

@@ -10,7 +10,7 @@ import asyncio
 from typing import Any
 
 from fakes.stack import BOT_TOKEN, PLUGIN_USER, Stack, eventually
-from sidecar.engine.model import RequestState
+from sidecar.domain.model import RequestState
 from sidecar.teleport.wire import types_pb2
 from tests.e2e.conftest import MakeStack, channel_id, dm_channel, edits, fields, replies, roots, wait_posts
 

@@ -1,4 +1,4 @@
-"""The bot and the preflight against the full fake Mattermost (fakes/mattermost), in-process on loopback."""
+"""The bot and the Mattermost checks against the full fake Mattermost (fakes/mattermost), in-process on loopback."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import pytest
 from fakes.mattermost.clock import ManualClock
 from fakes.mattermost.faults import FaultSpec
 from fakes.mattermost.server import FakeMattermost
-from sidecar.engine.model import PostRef
-from sidecar.errors import AccessDenied, RecipientError, Unauthorized
+from sidecar.check.mattermost import TOKEN_SUBJECT, diagnose_mattermost
+from sidecar.domain.errors import AccessDenied, RecipientError, Unauthorized
+from sidecar.domain.model import PostRef
 from sidecar.mattermost.bot import MattermostBot
 from sidecar.mattermost.client import MattermostClient
-from sidecar.mattermost.preflight import TOKEN_SUBJECT, run_preflight
 from tests.mattermost.conftest import make_client
 from tests.mattermost.stub import FakeTime
 
@@ -100,12 +100,12 @@ async def test_refused_token(fake: FakeMattermost, fake_time: FakeTime) -> None:
     async with make_client(fake.url, fake_time, token="not-the-token") as client:
         with pytest.raises(Unauthorized):
             await MattermostBot(client).check_health()
-        results = await run_preflight(client, ["myteam/town-square"])
+        results = await diagnose_mattermost(client, ["myteam/town-square"])
     assert [(r.recipient, r.ok) for r in results] == [(TOKEN_SUBJECT, False)]
 
 
-async def test_preflight_against_the_fake(mm: MattermostClient, fake: FakeMattermost) -> None:
-    results = await run_preflight(
+async def test_check_diagnostics_against_the_fake(mm: MattermostClient, fake: FakeMattermost) -> None:
+    results = await diagnose_mattermost(
         mm, ["myteam/Town Square", "myteam/general", "nobody@example.com", "reviewer@example.com", "fallback"]
     )
     by_recipient = {r.recipient: r for r in results}

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from sidecar.engine.model import Channel, PostRef
-from sidecar.engine.ports import ChatPort
-from sidecar.engine.recipients import is_email
-from sidecar.errors import AccessDenied, NotFound, RecipientError, TransientError, Unauthorized
+from sidecar.domain.email import is_email
+from sidecar.domain.errors import AccessDenied, NotFound, RecipientError, TransientError, Unauthorized
+from sidecar.domain.model import Channel, PostRef
+from sidecar.domain.ports import ChatPort
 from sidecar.mattermost.bot import MattermostBot, format_error_text, new_idempotency_key
 from sidecar.mattermost.client import MattermostClient
 from tests.mattermost.stub import (

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from sidecar.errors import (
+from sidecar.domain.errors import (
     AccessDenied,
     ConfigError,
     NotFound,

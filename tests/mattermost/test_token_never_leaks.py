@@ -8,9 +8,9 @@ import traceback
 
 import pytest
 
-from sidecar.errors import SidecarError
+from sidecar.check.mattermost import diagnose_mattermost
+from sidecar.domain.errors import SidecarError
 from sidecar.mattermost.bot import MattermostBot
-from sidecar.mattermost.preflight import run_preflight
 from tests.mattermost.conftest import make_client
 from tests.mattermost.stub import TOKEN, FakeTime, Reply, StubServer, app_error
 
@@ -79,7 +79,7 @@ async def test_failing_flows_never_show_the_token(
             with pytest.raises(SidecarError) as caught:
                 await call
             raised.append(caught.value)
-        report = await run_preflight(mm, ["alice@example.com", "myteam/town-square"])
+        report = await diagnose_mattermost(mm, ["alice@example.com", "myteam/town-square"])
 
     texts = [t for exc in raised for t in exception_texts(exc)]
     texts += record_texts(caplog.records)

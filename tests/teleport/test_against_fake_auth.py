@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from sidecar.engine.model import RequestState
+from sidecar.domain.model import RequestState
 from sidecar.teleport.client import TeleportClient, TeleportPluginData
 from sidecar.teleport.transport import TransportKind
 from sidecar.teleport.wire import event_pb2, types_pb2

@@ -11,9 +11,7 @@ import grpc
 import pytest
 
 from fakes.teleport_auth.ca import ClusterAuthority
-from sidecar.engine.model import RequestState
-from sidecar.engine.ports import PluginDataStore, RoleLookup
-from sidecar.errors import (
+from sidecar.domain.errors import (
     AccessDenied,
     AlreadyExists,
     CompareFailed,
@@ -26,6 +24,8 @@ from sidecar.errors import (
     TransientError,
     Unauthorized,
 )
+from sidecar.domain.model import RequestState
+from sidecar.domain.ports import PluginDataStore, RoleLookup
 from sidecar.teleport.client import TeleportClient, TeleportPluginData, TeleportRoles, Unimplemented, map_rpc_error
 from sidecar.teleport.convert import request_event_from_proto
 from sidecar.teleport.transport import TransportKind

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from google.protobuf import timestamp_pb2
 
-from sidecar.engine.model import AccessRequest, EventOp, RequestEvent, RequestState, Review
+from sidecar.domain.model import AccessRequest, EventOp, RequestEvent, RequestState, Review
 from sidecar.teleport.convert import (
     GO_ZERO_TIME,
     GO_ZERO_TIME_SECONDS,

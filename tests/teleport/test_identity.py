@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from fakes.teleport_auth.ca import ClusterAuthority, IssuedIdentity
-from sidecar.errors import IdentityError
+from sidecar.domain.errors import IdentityError
 from sidecar.teleport.identity import load_identity_file, load_key_pair
 
 

@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 
 from fakes.teleport_auth.ca import ClusterAuthority
-from sidecar.errors import IdentityError
+from sidecar.domain.errors import IdentityError
 from sidecar.teleport.alpn_bridge import auth_alpn_protocols, client_ssl_context
 from sidecar.teleport.identity import load_identity_file
 from sidecar.teleport.transport import (

@@ -1,4 +1,4 @@
-"""In-memory fakes of the engine ports (sidecar/engine/ports.py) for unit tests.
+"""In-memory fakes of the engine ports (sidecar/domain/ports.py) for unit tests.
 
 FakePluginDataStore reproduces Teleport's plugin-data update semantics (TP `api/types/plugin_data.go`):
 Expect is checked against the stored entry (a missing entry or key reads as ""), a key Set to "" is
@@ -12,8 +12,8 @@ import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from sidecar.engine.model import Channel, PostRef
-from sidecar.errors import AccessDenied, CompareFailed, NotFound, RecipientError
+from sidecar.domain.errors import AccessDenied, CompareFailed, NotFound, RecipientError
+from sidecar.domain.model import Channel, PostRef
 
 
 @dataclass

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sidecar.backoff import Backoff
+from sidecar.domain.backoff import Backoff
 
 
 class FakeSleep:

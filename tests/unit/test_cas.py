@@ -6,11 +6,12 @@ import dataclasses
 
 import pytest
 
-from sidecar.backoff import Backoff
-from sidecar.cas import AlreadyCreated, Cas, Created, GaveUp, Missing, Skip, Skipped, Updated
-from sidecar.engine.model import PostRef
-from sidecar.errors import NotFound, TransientError
-from sidecar.plugindata import KEYS, PluginData, Resolution, decode, encode
+from sidecar.codec.plugindata import KEYS, decode, encode
+from sidecar.domain.backoff import Backoff
+from sidecar.domain.errors import NotFound, TransientError
+from sidecar.domain.model import PostRef
+from sidecar.domain.record import PluginData, Resolution
+from sidecar.engine.cas import AlreadyCreated, Cas, Created, GaveUp, Missing, Skip, Skipped, Updated
 from tests.unit.fakes_ports import FakePluginDataStore
 
 RECORD = PluginData(user="alice@example.com", roles=("editor",), request_reason="need access")

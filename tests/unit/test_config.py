@@ -19,8 +19,8 @@ from sidecar.config import (
     example_config,
     load_config,
 )
-from sidecar.errors import ConfigError
-from sidecar.secret import Secret, registered_secrets, unregister_secret
+from sidecar.domain.errors import ConfigError
+from sidecar.domain.secret import Secret, registered_secrets, unregister_secret
 
 IDENTITY = '[teleport]\nidentity = "/var/lib/teleport/plugins/mattermost/auth_id"\n'
 MATTERMOST = '[mattermost]\nurl = "https://mm.example.com"\ntoken = "tok-secret-1"\n'

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from sidecar.domain.model import AccessRequest, EventOp, PostRef, RequestEvent, RequestState, Review
+from sidecar.domain.record import PluginData, Resolution
 from sidecar.engine.decide import Apply, BroadcastRoot, Edit, NoOp, NoOpReason, Plan, Reply, decide, initial_record
-from sidecar.engine.model import AccessRequest, EventOp, PostRef, RequestEvent, RequestState, Review
-from sidecar.plugindata import PluginData, Resolution
-from sidecar.render import RenderSettings, review_reply_text, root_post_text
+from sidecar.render.classic import RenderSettings, review_reply_text, root_post_text
 
 OSS = RenderSettings()
 RID = "req-1"

@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sidecar.backoff import Backoff
-from sidecar.cas import Cas
+from sidecar.domain.backoff import Backoff
+from sidecar.domain.errors import NotFound, RateLimited, TransientError
+from sidecar.domain.model import AccessRequest, EventOp, RequestEvent, RequestState, Review
+from sidecar.engine.cas import Cas
 from sidecar.engine.dispatcher import Dispatcher, Handler
-from sidecar.engine.executor import Engine, EngineSettings
-from sidecar.engine.model import AccessRequest, EventOp, RequestEvent, RequestState, Review
-from sidecar.errors import NotFound, RateLimited, TransientError
+from sidecar.engine.engine import Engine, EngineSettings
 from tests.unit.fakes_ports import FakeChat, FakePluginDataStore, FakeRoleLookup
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sidecar.escape import go_trim_space, markdown_escape
+from sidecar.render.escape import go_trim_space, markdown_escape
 
 
 @pytest.mark.parametrize(

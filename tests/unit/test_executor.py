@@ -10,10 +10,14 @@ from typing import Any
 
 import pytest
 
-from sidecar.backoff import Backoff
-from sidecar.cas import Cas
+from sidecar.codec.plugindata import decode
+from sidecar.domain.backoff import Backoff
+from sidecar.domain.errors import NotFound, Rejected, TransientError
+from sidecar.domain.model import AccessRequest, Channel, EventOp, PostRef, RequestEvent, RequestState, Review
+from sidecar.domain.record import PluginData, Resolution
+from sidecar.engine.cas import Cas
 from sidecar.engine.decide import Edit, Reply
-from sidecar.engine.executor import (
+from sidecar.engine.engine import (
     CasGaveUp,
     Engine,
     EngineSettings,
@@ -24,10 +28,7 @@ from sidecar.engine.executor import (
     SaveMessages,
     StepsFailed,
 )
-from sidecar.engine.model import AccessRequest, Channel, EventOp, PostRef, RequestEvent, RequestState, Review
-from sidecar.errors import NotFound, Rejected, TransientError
-from sidecar.plugindata import PluginData, Resolution, decode
-from sidecar.render import RenderSettings, review_reply_text, root_post_text
+from sidecar.render.classic import RenderSettings, review_reply_text, root_post_text
 from tests.unit.fakes_ports import FakeChat, FakePluginDataStore, FakeRoleLookup
 
 RID = "0b3d1c0e-7a0f-4a1f-9d7e-000000000001"

@@ -16,7 +16,8 @@ import pytest
 from sidecar import logs
 from sidecar import messages_text as text
 from sidecar.config import LogConfig, load_config
-from sidecar.errors import ConfigError
+from sidecar.domain.errors import ConfigError
+from sidecar.domain.secret import Secret, registered_secrets, unregister_secret
 from sidecar.logs import (
     QUIET_LIBRARIES,
     TRACE,
@@ -29,12 +30,11 @@ from sidecar.logs import (
     register_secret,
     setup_logging,
 )
-from sidecar.secret import Secret, registered_secrets, unregister_secret
 
 TS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 TOKEN = "mm-token-5f2b9c77e1"
 
-log = logging.getLogger("sidecar.engine.executor")
+log = logging.getLogger("sidecar.engine")
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +61,7 @@ def test_text_line_shape(capsys: pytest.CaptureFixture[str]) -> None:
     log.info("Successfully posted messages", extra={"request_id": "r-1", "request_op": "put", "channel_id": "c1"})
     (line,) = lines(capsys.readouterr().err)
     assert re.fullmatch(
-        rf"{TS} INFO \[engine\.executor\] Successfully posted messages request_id:r-1 request_op:put channel_id:c1",
+        rf"{TS} INFO \[engine\] Successfully posted messages request_id:r-1 request_op:put channel_id:c1",
         line,
     ), line
 
@@ -155,7 +155,7 @@ def test_debug_flag_forces_debug_and_says_so(capsys: pytest.CaptureFixture[str])
     log.debug("visible")
     first, second = lines(capsys.readouterr().err)
     assert re.fullmatch(rf"{TS} DEBUG \[logs\] DEBUG logging enabled", first), first
-    assert second.endswith("DEBUG [engine.executor] visible")
+    assert second.endswith("DEBUG [engine] visible")
 
 
 def test_no_debug_line_without_flag(capsys: pytest.CaptureFixture[str]) -> None:
@@ -178,7 +178,7 @@ def test_exception_is_one_error_field_at_info(capsys: pytest.CaptureFixture[str]
     _raise_and_log("Failed to process request", request_id="r-9")
     (line,) = lines(capsys.readouterr().err)
     assert line.endswith(
-        'ERROR [engine.executor] Failed to process request request_id:r-9 error:"ConnectionResetError: peer went away"'
+        'ERROR [engine] Failed to process request request_id:r-9 error:"ConnectionResetError: peer went away"'
     )
 
 
@@ -226,7 +226,7 @@ def test_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
     assert list(first) == ["time", "level", "logger", "message", "request_id", "count", "ratio", "none"]
     assert re.fullmatch(TS, first["time"])
     assert first["level"] == "INFO"
-    assert first["logger"] == "sidecar.engine.executor"
+    assert first["logger"] == "sidecar.engine"
     assert first["message"] == "Successfully posted messages"
     assert (first["request_id"], first["count"], first["ratio"], first["none"]) == ("r-1", 2, 0.5, None)
     assert second["level"] == "WARN"
@@ -321,7 +321,7 @@ def test_stdout_output(capsys: pytest.CaptureFixture[str], output: str) -> None:
     log.info("to stdout")
     captured = capsys.readouterr()
     assert captured.err == ""
-    assert captured.out.endswith("INFO [engine.executor] to stdout\n")
+    assert captured.out.endswith("INFO [engine] to stdout\n")
 
 
 @pytest.mark.parametrize("output", ["stderr", "error", "2", ""])
@@ -330,7 +330,7 @@ def test_stderr_output(capsys: pytest.CaptureFixture[str], output: str) -> None:
     log.info("to stderr")
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.endswith("INFO [engine.executor] to stderr\n")
+    assert captured.err.endswith("INFO [engine] to stderr\n")
 
 
 @pytest.fixture
@@ -352,12 +352,12 @@ def test_file_output_appends_with_mode_0644(tmp_path: Path) -> None:
     close_logging()
     content = path.read_text().splitlines()
     assert content[0] == "earlier line"
-    assert content[1].endswith("INFO [engine.executor] first")
+    assert content[1].endswith("INFO [engine] first")
     fresh = tmp_path / "fresh.log"
     setup_logging(LogConfig(output=str(fresh)))
     log.info("created")
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o644
-    assert fresh.read_text().endswith("INFO [engine.executor] created\n")
+    assert fresh.read_text().endswith("INFO [engine] created\n")
 
 
 @pytest.mark.usefixtures("umask_022")
@@ -368,7 +368,7 @@ def test_file_output_reopens_after_rotation(tmp_path: Path) -> None:
     path.rename(tmp_path / "plugin.log.1")
     log.info("after rotation")
     assert (tmp_path / "plugin.log.1").read_text().endswith("before rotation\n")
-    assert path.read_text().endswith("INFO [engine.executor] after rotation\n")
+    assert path.read_text().endswith("INFO [engine] after rotation\n")
     assert "before rotation" not in path.read_text()
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
 
@@ -400,7 +400,7 @@ def test_syslog_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         log.warning("No channel to post", extra={"request_id": "r-3", "token": TOKEN})
         datagram = server.recv(4096).decode()
     # facility user (1) * 8 + warning (4) = 12; no timestamp (syslog adds its own).
-    assert datagram == "<12>teleport-mattermost: WARN [engine.executor] No channel to post request_id:r-3 token:***\x00"
+    assert datagram == "<12>teleport-mattermost: WARN [engine] No channel to post request_id:r-3 token:***\x00"
 
 
 # --- setup ---------------------------------------------------------------------------------------
@@ -430,7 +430,7 @@ def test_bootstrap_logging_is_info_text_on_stderr(capsys: pytest.CaptureFixture[
     log.info("Starting Teleport Access Mattermost Plugin", extra={"version": "0.1.0", "git_ref": ""})
     (line,) = lines(capsys.readouterr().err)
     assert re.fullmatch(
-        rf'{TS} INFO \[engine\.executor\] Starting Teleport Access Mattermost Plugin version:0\.1\.0 git_ref:""', line
+        rf'{TS} INFO \[engine\] Starting Teleport Access Mattermost Plugin version:0\.1\.0 git_ref:""', line
     ), line
 
 

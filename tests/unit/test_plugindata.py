@@ -6,8 +6,10 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from sidecar.engine.model import PostRef
-from sidecar.plugindata import KEYS, PluginData, PluginDataError, Resolution, decode, encode, go_json
+from sidecar.codec.plugindata import KEYS, decode, encode, go_json
+from sidecar.domain.errors import PluginDataError
+from sidecar.domain.model import PostRef
+from sidecar.domain.record import PluginData, Resolution
 
 # What Teleport stores after the Go plugin's Create and the messages update of a request by
 # requester-oss with reviewer DMs (keys set to "" are deleted by Teleport, so they are absent).

@@ -6,9 +6,10 @@ import logging
 
 import pytest
 
-from sidecar.engine.model import Channel
-from sidecar.engine.recipients import is_email, raw_recipients, resolve_channels
-from sidecar.errors import RecipientError, TransientError
+from sidecar.domain.email import is_email
+from sidecar.domain.errors import RecipientError, TransientError
+from sidecar.domain.model import Channel
+from sidecar.engine.recipients import raw_recipients, resolve_channels
 from tests.unit.fakes_ports import FakeChat
 
 

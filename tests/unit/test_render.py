@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from sidecar.engine.model import RequestState, Review
-from sidecar.escape import markdown_escape
-from sidecar.plugindata import PluginData, Resolution
-from sidecar.render import (
+from sidecar.domain.model import RequestState, Review
+from sidecar.domain.record import PluginData, Resolution
+from sidecar.render.classic import (
     RenderSettings,
     go_rfc822,
     request_link,
@@ -19,6 +18,7 @@ from sidecar.render import (
     root_post_text,
     web_url_from_addr,
 )
+from sidecar.render.escape import markdown_escape
 from tests.unit.golden_files import golden
 
 OSS = RenderSettings()

@@ -1,4 +1,4 @@
-"""sidecar.secret: a Secret never prints its value; the registry masks registered values."""
+"""sidecar.domain.secret: a Secret never prints its value; the registry masks registered values."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sidecar.secret import MASK, Secret, mask_secrets, register_secret, registered_secrets, unregister_secret
+from sidecar.domain.secret import MASK, Secret, mask_secrets, register_secret, registered_secrets, unregister_secret
 
 VALUE = "xoxb-very-secret-token-4711"
 

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from sidecar.backoff import Backoff
-from sidecar.engine.model import EventOp, RequestEvent
-from sidecar.errors import TransientError
+from sidecar.domain.backoff import Backoff
+from sidecar.domain.errors import TransientError
+from sidecar.domain.model import EventOp, RequestEvent
 from sidecar.teleport.watcher import Watcher, WatcherError
 from sidecar.teleport.wire import event_pb2, types_pb2
 

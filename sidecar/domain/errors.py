@@ -14,7 +14,7 @@
     ├── CompareFailed          plugin-data compare-and-swap lost a race: re-read and decide again
     └── AlreadyExists          the thing was already created
 
-Messages never contain tokens, keys or certificates. Ports (sidecar/engine/ports.py) raise only these.
+Messages never contain tokens, keys or certificates. Ports (sidecar/domain/ports.py) raise only these.
 """
 
 from __future__ import annotations
@@ -85,3 +85,12 @@ class CompareFailed(SidecarError):
 
 class AlreadyExists(SidecarError):
     """Creation found the thing already there."""
+
+
+class PluginDataError(PermanentError):
+    """A stored value cannot be decoded, or a record cannot be encoded without corrupting it."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"plugin data key {key!r}: {problem}")
+        self.key = key
+        self.problem = problem

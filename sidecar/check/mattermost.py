@@ -11,8 +11,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sidecar.engine.recipients import is_email
-from sidecar.errors import AccessDenied, NotFound, Rejected, SidecarError, TransientError, Unauthorized
+from sidecar.domain.email import is_email
+from sidecar.domain.errors import AccessDenied, NotFound, Rejected, SidecarError, TransientError, Unauthorized
 from sidecar.mattermost.bot import format_error_text, split_team_channel
 from sidecar.mattermost.client import MattermostClient, RouteNotFound
 from sidecar.mattermost.entities import ChannelInfo, Team, User
@@ -52,7 +52,7 @@ class _Stop(Exception):
         self.result = result
 
 
-async def run_preflight(client: MattermostClient, recipients: Iterable[str]) -> list[CheckResult]:
+async def diagnose_mattermost(client: MattermostClient, recipients: Iterable[str]) -> list[CheckResult]:
     """Check the token, then each distinct recipient in order. The first result is the token's."""
     try:
         me = await client.get_me()

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from sidecar.engine.model import RequestState, Review
-from sidecar.escape import markdown_escape
-from sidecar.plugindata import PluginData, Resolution
+from sidecar.domain.model import RequestState, Review
+from sidecar.domain.record import PluginData, Resolution
+from sidecar.render.escape import markdown_escape
 
 __all__ = [
     "RenderSettings",

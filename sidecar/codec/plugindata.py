@@ -14,25 +14,16 @@ U+2028 and U+2029 escaped, and an empty list of a map entry written as `null` (a
 
 from __future__ import annotations
 
-import enum
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sidecar.engine.model import PostRef
-from sidecar.errors import PermanentError
+from sidecar.domain.errors import PluginDataError
+from sidecar.domain.model import PostRef
+from sidecar.domain.record import PluginData, Resolution
 
-__all__ = [
-    "KEYS",
-    "PluginData",
-    "PluginDataError",
-    "Resolution",
-    "decode",
-    "encode",
-    "go_json",
-]
+__all__ = ["KEYS", "decode", "encode", "go_json"]
 
 KEYS: tuple[str, ...] = (
     "user",
@@ -52,43 +43,6 @@ KEYS: tuple[str, ...] = (
 # Keys older (Slack-era) plugin versions wrote for a single message; read, never written.
 _LEGACY_CHANNEL_KEY = "channel_id"
 _LEGACY_TIMESTAMP_KEY = "timestamp"
-
-
-class Resolution(enum.Enum):
-    """The stored resolution tag; UNRESOLVED is the empty string."""
-
-    UNRESOLVED = ""
-    APPROVED = "APPROVED"
-    DENIED = "DENIED"
-    EXPIRED = "EXPIRED"
-    PROMOTED = "PROMOTED"
-
-
-class PluginDataError(PermanentError):
-    """A stored value cannot be decoded, or a record cannot be encoded without corrupting it."""
-
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"plugin data key {key!r}: {problem}")
-        self.key = key
-        self.problem = problem
-
-
-@dataclass(frozen=True)
-class PluginData:
-    """What the plugin remembers about one access request."""
-
-    user: str = ""
-    roles: tuple[str, ...] = ()
-    resources: tuple[str, ...] = ()
-    request_reason: str = ""
-    reviews_count: int = 0
-    resolution: Resolution = Resolution.UNRESOLVED
-    resolve_reason: str = ""
-    max_duration: datetime | None = None
-    system_annotations: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    suggested_reviewers: tuple[str, ...] = ()
-    logins_by_role: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    messages: tuple[PostRef, ...] = ()
 
 
 def go_json(value: object) -> str:

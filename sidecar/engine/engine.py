@@ -21,14 +21,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sidecar.cas import AlreadyCreated, Cas, Created, GaveUp, Missing, Skip, Skipped, Updated
+from sidecar.domain.errors import AccessDenied, PermanentError, SidecarError, TransientError
+from sidecar.domain.model import AccessRequest, Channel, EventOp, PostRef, RequestEvent, RequestState
+from sidecar.domain.ports import ChatPort, PluginDataStore, RoleLookup
+from sidecar.domain.record import PluginData
+from sidecar.engine.cas import AlreadyCreated, Cas, Created, GaveUp, Missing, Skip, Skipped, Updated
 from sidecar.engine.decide import Apply, BroadcastRoot, Edit, NoOp, NoOpReason, Plan, Reply, decide
-from sidecar.engine.model import AccessRequest, Channel, EventOp, PostRef, RequestEvent, RequestState
-from sidecar.engine.ports import ChatPort, PluginDataStore, RoleLookup
 from sidecar.engine.recipients import raw_recipients, resolve_channels
-from sidecar.errors import AccessDenied, PermanentError, SidecarError, TransientError
-from sidecar.plugindata import PluginData
-from sidecar.render import RenderSettings
+from sidecar.render.classic import RenderSettings
 
 __all__ = [
     "CasGaveUp",
@@ -43,7 +43,7 @@ __all__ = [
     "StepsFailed",
 ]
 
-_log = logging.getLogger("sidecar.engine.executor")
+_log = logging.getLogger("sidecar.engine")
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from sidecar.app import PLUGIN_NAME, check_credentials, check_teleport, identity_source
+from sidecar.check.mattermost import diagnose_mattermost
 from sidecar.config import Config
-from sidecar.errors import SidecarError
+from sidecar.domain.errors import SidecarError
 from sidecar.mattermost.client import MattermostClient
-from sidecar.mattermost.preflight import run_preflight
 from sidecar.messages_text import UNKNOWN_KEY
 from sidecar.teleport.client import TeleportClient
 from sidecar.teleport.wire import event_pb2
@@ -98,7 +98,7 @@ async def check_mattermost_side(config: Config) -> list[Line]:
     mm = config.mattermost
     try:
         async with MattermostClient(mm.url, mm.token) as client:
-            results = await run_preflight(client, configured_recipients(config))
+            results = await diagnose_mattermost(client, configured_recipients(config))
     except SidecarError as exc:
         return [Line("mattermost.url", False, str(exc), "check mattermost.url")]
     lines = []

@@ -19,10 +19,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sidecar.backoff import Backoff
-from sidecar.engine.ports import PluginDataStore
-from sidecar.errors import CompareFailed
-from sidecar.plugindata import KEYS, PluginData, decode, encode
+from sidecar.codec.plugindata import KEYS, decode, encode
+from sidecar.domain.backoff import Backoff
+from sidecar.domain.errors import CompareFailed
+from sidecar.domain.ports import PluginDataStore
+from sidecar.domain.record import PluginData
 
 __all__ = [
     "AlreadyCreated",
@@ -36,7 +37,7 @@ __all__ = [
     "Updated",
 ]
 
-_log = logging.getLogger("sidecar.cas")
+_log = logging.getLogger("sidecar.engine.cas")
 
 # Go's CAS backoff: decorrelated jitter from 1 ms to 1 s.
 CAS_BACKOFF_BASE = 0.001

@@ -1,10 +1,10 @@
 """The two narrow ports between the engine and the outside world.
 
-The engine (decide, dispatcher, executor) depends only on these protocols. `sidecar/teleport/client.py`
+The engine (decide, dispatcher, the Engine) depends only on these protocols. `sidecar/teleport/client.py`
 implements PluginDataStore (and the watch stream), `sidecar/mattermost/bot.py` implements ChatPort.
 Conformance is checked by mypy where `sidecar/app.py` wires them together.
 
-Errors crossing a port are the classes in `sidecar/errors.py`, never grpc or aiohttp exceptions.
+Errors crossing a port are the classes in `sidecar/domain/errors.py`, never grpc or aiohttp exceptions.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from sidecar.engine.model import Channel, PostRef
+from sidecar.domain.model import Channel, PostRef
 
 
 class PluginDataStore(Protocol):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from sidecar.check.mattermost import TOKEN_SUBJECT, CheckResult, diagnose_mattermost, name_variants
 from sidecar.mattermost.client import MattermostClient
-from sidecar.mattermost.preflight import TOKEN_SUBJECT, CheckResult, name_variants, run_preflight
 from tests.mattermost.stub import (
     BOT,
     CHAN_ID,
@@ -38,7 +38,7 @@ def server_with_basics(stub: StubServer) -> None:
 
 
 async def check_one(client: MattermostClient, recipient: str) -> CheckResult:
-    results = await run_preflight(client, [recipient])
+    results = await diagnose_mattermost(client, [recipient])
     assert results[0] == TOKEN_OK
     assert len(results) == 2
     return results[1]
@@ -46,7 +46,7 @@ async def check_one(client: MattermostClient, recipient: str) -> CheckResult:
 
 async def test_all_good(client: MattermostClient, stub: StubServer) -> None:
     server_with_basics(stub)
-    results = await run_preflight(client, ["myteam/town-square", "alice@example.com", "myteam/town-square"])
+    results = await diagnose_mattermost(client, ["myteam/town-square", "alice@example.com", "myteam/town-square"])
     assert results == [
         TOKEN_OK,
         CheckResult("myteam/town-square", ok=True, channel_id=CHAN_ID),
@@ -56,7 +56,7 @@ async def test_all_good(client: MattermostClient, stub: StubServer) -> None:
 
 async def test_refused_token_stops_everything(client: MattermostClient, stub: StubServer) -> None:
     stub.on("GET", ME, Reply(401, app_error(401, "api.context.session_expired.app_error", "Invalid session.")))
-    results = await run_preflight(client, ["myteam/town-square", "alice@example.com"])
+    results = await diagnose_mattermost(client, ["myteam/town-square", "alice@example.com"])
     assert len(results) == 1
     assert (results[0].recipient, results[0].ok) == (TOKEN_SUBJECT, False)
     assert "refused the token (HTTP 401)" in results[0].problem
@@ -162,7 +162,7 @@ async def test_bad_format(client: MattermostClient, stub: StubServer, recipient:
 async def test_outage_mid_run_stops_with_a_reachability_problem(client: MattermostClient, stub: StubServer) -> None:
     server_with_basics(stub)
     stub.on("GET", TEAM_PATH, Reply(503, "maintenance"))
-    results = await run_preflight(client, ["myteam/town-square", "alice@example.com"])
+    results = await diagnose_mattermost(client, ["myteam/town-square", "alice@example.com"])
     assert [r.recipient for r in results] == [TOKEN_SUBJECT, "myteam/town-square"]
     assert results[1].problem.startswith("could not ask Mattermost: GET /api/v4/teams/name/{team}: HTTP 503")
     assert "mattermost.url" in results[1].fix
@@ -198,7 +198,7 @@ async def test_membership_unverifiable_without_the_route(client: MattermostClien
 
 async def test_token_of_a_human_user_is_noted(client: MattermostClient, stub: StubServer) -> None:
     stub.on("GET", ME, Reply(200, user(username="ops")))
-    [token] = await run_preflight(client, [])
+    [token] = await diagnose_mattermost(client, [])
     assert token == CheckResult(TOKEN_SUBJECT, ok=True, note="authenticated as @ops (user, not a bot account)")
 
 

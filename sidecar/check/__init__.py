@@ -1,0 +1,1 @@
+"""`teleport-mattermost check`: the command (`command.py`) and its Mattermost diagnostics (`mattermost.py`)."""

@@ -1,0 +1,1 @@
+"""Codecs between domain values and what is stored outside: the Go plugin's plugin-data keys."""
