@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from sidecar import __version__
 from sidecar.config import Config, TeleportConfig
 from sidecar.domain.backoff import Backoff
-from sidecar.domain.errors import IdentityError, SidecarError
+from sidecar.domain.errors import IdentityError, SidecarError, StartupError, Unimplemented
 from sidecar.domain.model import RequestEvent
 from sidecar.engine.dispatcher import Dispatcher
 from sidecar.engine.engine import Engine, EngineSettings
 from sidecar.mattermost.bot import MattermostBot
 from sidecar.mattermost.client import MattermostClient
 from sidecar.render.classic import RenderSettings, web_url_from_addr
-from sidecar.teleport.client import TeleportClient, TeleportPluginData, TeleportRoles, Unimplemented
+from sidecar.teleport.client import TeleportClient, TeleportPluginData, TeleportRoles
 from sidecar.teleport.convert import request_event_from_proto
 from sidecar.teleport.identity import Identity
 from sidecar.teleport.transport import IdentitySource
@@ -47,10 +47,6 @@ NO_VALID_CREDENTIALS = (
     "No valid credentials found, this likely means credentials are expired. "
     "In this case, please sign new credentials and increase their TTL if needed."
 )
-
-
-class StartupError(SidecarError):
-    """The plugin cannot start; the message is the one-line reason."""
 
 
 def identity_source(teleport: TeleportConfig) -> IdentitySource:

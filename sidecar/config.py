@@ -32,9 +32,9 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from sidecar import messages_text as text
-from sidecar.domain.errors import ConfigError
+from sidecar.domain.errors import ConfigError, DurationError
 from sidecar.domain.secret import Secret, register_secret
-from sidecar.duration import DurationError, parse_duration
+from sidecar.duration import parse_duration
 
 __all__ = [
     "DEFAULT_ADDR",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from sidecar.domain.errors import DurationError
 from sidecar.messages_text import go_quote
 
 __all__ = ["DurationError", "format_duration", "parse_duration"]
@@ -29,10 +30,6 @@ _UNIT_SECONDS: dict[str, float] = {
 # any run of non-digit, non-dot characters, checked against the table afterwards so an unknown
 # unit gets its own message.
 _PAIR = re.compile(r"(\d+\.?\d*|\.\d+)([^\d.]*)")
-
-
-class DurationError(ValueError):
-    """The text is not a valid Go duration; the message quotes it."""
 
 
 def parse_duration(text: str) -> float:

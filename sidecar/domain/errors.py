@@ -1,35 +1,111 @@
-"""Errors, organised by what the caller should do about them.
+"""Every error the sidecar raises on purpose, in one tree organised by what the caller should do.
 
     SidecarError
-    ├── ConfigError            bad configuration: exit 1 with a one-line reason
-    ├── IdentityError          unreadable, malformed or expired identity: exit 1 (or keep the old one on reload)
+    ├── FatalError             the sidecar cannot run: stop, exit 1, the message is the one-line reason
+    │   ├── ConfigError        bad configuration
+    │   │   └── DurationError  a malformed Go duration (also a ValueError)
+    │   ├── IdentityError      unreadable, malformed or expired identity (on a reload: keep the old one)
+    │   ├── VersionError       Teleport's version is malformed or older than the minimum
+    │   ├── WatcherError       the watch stream cannot serve what the plugin needs
+    │   └── StartupError       another start-up step failed; the message names it
     ├── TransientError         retry with backoff (5xx, timeouts, connection problems, UNAVAILABLE)
     │   └── RateLimited        wait exactly `retry_after` seconds, and pause every Mattermost call meanwhile
-    ├── PermanentError         retrying cannot help; record it and move on
+    ├── PermanentError         retrying the same call cannot help: report it and move on
     │   ├── Unauthorized       the token or certificate is refused (401 / UNAUTHENTICATED)
     │   ├── AccessDenied       authenticated but not allowed (403 / PERMISSION_DENIED)
     │   ├── NotFound           the thing does not exist (404 / NOT_FOUND)
     │   ├── Rejected           the server refused the input (other 4xx / INVALID_ARGUMENT)
-    │   └── RecipientError     a configured recipient cannot be resolved
-    ├── CompareFailed          plugin-data compare-and-swap lost a race: re-read and decide again
-    └── AlreadyExists          the thing was already created
+    │   ├── Unimplemented      the server lacks the RPC (UNIMPLEMENTED): fall back to an older one or report
+    │   ├── RecipientError     a configured recipient cannot be resolved; `hint` says how to fix it
+    │   ├── MalformedResponse  Mattermost answered with a body we cannot use
+    │   ├── ConversionError    a Teleport wire message cannot become a domain value
+    │   ├── PluginDataError    stored plugin data cannot be decoded (or a record cannot be encoded)
+    │   ├── ResolutionConflict an event tries to resolve a request already shown as resolved
+    │   └── CasGaveUp          compare-and-swap kept conflicting for its whole budget
+    ├── CompareFailed          compare-and-swap lost a race: re-read and decide again
+    ├── AlreadyExists          the thing was already created: treat as done
+    └── StepsFailed            some steps of an event failed; `failures` says which calls to repeat
+        └── RetryableStepsFailed   ...and then a transient error stopped the event (also a TransientError)
 
-Messages never contain tokens, keys or certificates. Ports (sidecar/domain/ports.py) raise only these.
+Ports (sidecar/domain/ports.py) raise only these, never grpc or aiohttp exceptions: the adapters map
+them in one place each (sidecar/teleport/client.py `map_rpc_error`, sidecar/mattermost/client.py).
+Messages never contain tokens, keys or certificates.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = [
+    "AccessDenied",
+    "AlreadyExists",
+    "CasGaveUp",
+    "CompareFailed",
+    "ConfigError",
+    "ConversionError",
+    "DescribedStep",
+    "DurationError",
+    "FatalError",
+    "IdentityError",
+    "MalformedResponse",
+    "NotFound",
+    "PermanentError",
+    "PluginDataError",
+    "RateLimited",
+    "RecipientError",
+    "Rejected",
+    "ResolutionConflict",
+    "RetryableStepsFailed",
+    "SidecarError",
+    "StartupError",
+    "StepFailure",
+    "StepsFailed",
+    "TransientError",
+    "Unauthorized",
+    "Unimplemented",
+    "VersionError",
+    "WatcherError",
+]
 
 
 class SidecarError(Exception):
     """Base of every error the sidecar raises on purpose."""
 
 
-class ConfigError(SidecarError):
-    """The configuration is invalid; the message is the one-line reason shown to the user."""
+# --- fatal: stop with a one-line reason ----------------------------------------------------------
 
 
-class IdentityError(SidecarError):
+class FatalError(SidecarError):
+    """The sidecar cannot run; the message is the one-line reason shown to the operator."""
+
+
+class ConfigError(FatalError):
+    """The configuration is invalid."""
+
+
+class DurationError(ConfigError, ValueError):
+    """A Go duration string cannot be parsed (the message quotes it as Go's time.ParseDuration does)."""
+
+
+class IdentityError(FatalError):
     """An identity (file or key pair) cannot be used; the message names the file and the problem."""
+
+
+class VersionError(FatalError):
+    """The server's version is malformed or too old."""
+
+
+class WatcherError(FatalError):
+    """The watcher cannot continue (e.g. the server will not watch access requests for this identity)."""
+
+
+class StartupError(FatalError):
+    """A start-up step failed; the message names the step."""
+
+
+# --- transient: retry ----------------------------------------------------------------------------
 
 
 class TransientError(SidecarError):
@@ -42,6 +118,9 @@ class RateLimited(TransientError):
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+# --- permanent: report and move on ---------------------------------------------------------------
 
 
 class PermanentError(SidecarError):
@@ -69,6 +148,10 @@ class Rejected(PermanentError):
         self.server_id = server_id
 
 
+class Unimplemented(PermanentError):
+    """The server does not implement the RPC (gRPC UNIMPLEMENTED)."""
+
+
 class RecipientError(PermanentError):
     """A recipient string cannot be resolved to a channel; `hint` says how to fix it when we know."""
 
@@ -79,12 +162,12 @@ class RecipientError(PermanentError):
         self.hint = hint
 
 
-class CompareFailed(SidecarError):
-    """A compare-and-swap found different data than expected."""
+class MalformedResponse(PermanentError):
+    """The server answered with a body we cannot use (not JSON, wrong shape, missing field)."""
 
 
-class AlreadyExists(SidecarError):
-    """Creation found the thing already there."""
+class ConversionError(PermanentError):
+    """A wire message cannot be turned into a domain value (wrong kind, missing id, unknown state)."""
 
 
 class PluginDataError(PermanentError):
@@ -94,3 +177,64 @@ class PluginDataError(PermanentError):
         super().__init__(f"plugin data key {key!r}: {problem}")
         self.key = key
         self.problem = problem
+
+
+class ResolutionConflict(PermanentError):
+    """An event tried to resolve a request whose posts already show a resolution (Go logs this as an error)."""
+
+
+class CasGaveUp(PermanentError):
+    """The plugin-data compare-and-swap kept conflicting (or kept waiting for posts) until its budget ran out.
+
+    Permanent for the event: the loop already retried for its whole budget, and the usual cause, a review
+    on a request whose announcement posted nothing, does not heal by retrying the event.
+    """
+
+
+# --- races and duplicates ------------------------------------------------------------------------
+
+
+class CompareFailed(SidecarError):
+    """A compare-and-swap found different data than expected."""
+
+
+class AlreadyExists(SidecarError):
+    """Creation found the thing already there."""
+
+
+# --- partial failure of an event -----------------------------------------------------------------
+
+
+class DescribedStep(Protocol):
+    """A step of a plan that can say, in a few words, which call it makes."""
+
+    def describe(self) -> str:
+        """E.g. `edit post p1`: names the target, never the text."""
+        ...
+
+
+@dataclass(frozen=True)
+class StepFailure:
+    """A step that did not happen, and why."""
+
+    step: DescribedStep
+    error: SidecarError
+
+
+class StepsFailed(SidecarError):
+    """Some steps of a request's handling failed; `failures` says which, so they can be repeated."""
+
+    def __init__(self, request_id: str, failures: Sequence[StepFailure]) -> None:
+        details = "; ".join(f"{f.step.describe()}: {f.error}" for f in failures)
+        super().__init__(f"request {request_id}: {len(failures)} step(s) failed: {details}")
+        self.request_id = request_id
+        self.failures = tuple(failures)
+
+    @property
+    def transient(self) -> bool:
+        """True when every failure is worth retrying."""
+        return all(isinstance(f.error, TransientError) for f in self.failures)
+
+
+class RetryableStepsFailed(StepsFailed, TransientError):
+    """Steps failed and then a transient error stopped processing: retry the event, keep the steps."""

@@ -1,15 +1,17 @@
-"""Compare-and-swap over plugin data (Teleport `lib/plugindata/cas.go` semantics, outcomes as values).
+"""Compare-and-swap over plugin data that hands back what the modifier decided.
 
-    create(record):  read; an entry exists → AlreadyCreated;
-                     else write Set=encode(record), Expect=encode(empty record)
-    update(modify):  read; nothing stored → Missing;
-                     modify(record) → a new record, or Skip (no write; Skip(retry=True) re-reads later);
-                     write Set=encode(new), Expect=<values just read>
+    run(request_id, modify):
+        read the entry; decode it (None when nothing is stored)
+        modify(record) → Write(new_record, decision)   write Set=encode(new_record),
+                                                       Expect=<values just read> (all "" when nothing was stored)
+                       → Keep(decision)                write nothing; with retry=True back off and read again
+        → Updated(old, new, decision) | Skipped(decision) | GaveUp(attempts, reason)
 
 A write that loses a race (CompareFailed from the store) backs off and starts over with a fresh read, so
-`modify` may run several times and must be pure. The loop ends after `max_attempts` tries or `timeout`
-seconds with GaveUp. Unlike Go, a create that loses its race re-reads and reports AlreadyCreated instead
-of failing, so two replicas never both announce a request. Other store errors propagate unchanged.
+`modify` may run several times and must be pure; only the decision of the attempt that wrote (or kept) is
+returned. Expecting all-"" when nothing was stored is Teleport's create (upstream `lib/plugindata/cas.go`),
+so two replicas never both create a record. The loop ends after `max_attempts` tries or `timeout` seconds
+with GaveUp. Other store errors propagate unchanged.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from sidecar.codec.plugindata import KEYS, decode, encode
 from sidecar.domain.backoff import Backoff
@@ -25,19 +28,12 @@ from sidecar.domain.errors import CompareFailed
 from sidecar.domain.ports import PluginDataStore
 from sidecar.domain.record import PluginData
 
-__all__ = [
-    "AlreadyCreated",
-    "Cas",
-    "Created",
-    "GaveUp",
-    "Missing",
-    "Modifier",
-    "Skip",
-    "Skipped",
-    "Updated",
-]
+__all__ = ["Cas", "GaveUp", "Keep", "Modifier", "Outcome", "Skipped", "Updated", "Write"]
 
 _log = logging.getLogger("sidecar.engine.cas")
+
+W = TypeVar("W")  # what a modifier decides when it writes
+K = TypeVar("K")  # what it decides when it keeps the record as it is
 
 # Go's CAS backoff: decorrelated jitter from 1 ms to 1 s.
 CAS_BACKOFF_BASE = 0.001
@@ -45,46 +41,39 @@ CAS_BACKOFF_CAP = 1.0
 
 
 @dataclass(frozen=True)
-class Skip:
-    """Returned by a modifier: write nothing. With `retry`, back off and call the modifier again."""
-
-    reason: str
-    retry: bool = False
-
-
-Modifier = Callable[[PluginData], PluginData | Skip]
-
-
-@dataclass(frozen=True)
-class Created:
-    """The entry did not exist and now holds `record`."""
+class Write(Generic[W]):
+    """Returned by a modifier: store `record`; `decision` comes back in Updated once the write lands."""
 
     record: PluginData
+    decision: W
 
 
 @dataclass(frozen=True)
-class AlreadyCreated:
-    """An entry already existed; nothing was written."""
+class Keep(Generic[K]):
+    """Returned by a modifier: write nothing. With `retry`, back off and decide again on a fresh read."""
+
+    decision: K
+    retry: bool = False
+    reason: str = ""
+
+
+Modifier = Callable[[PluginData | None], Write[W] | Keep[K]]
 
 
 @dataclass(frozen=True)
-class Updated:
-    """`old` was replaced by `new`."""
+class Updated(Generic[W]):
+    """`old` (None: nothing was stored) was replaced by `new`, as `decision` wanted."""
 
-    old: PluginData
+    old: PluginData | None
     new: PluginData
+    decision: W
 
 
 @dataclass(frozen=True)
-class Skipped:
+class Skipped(Generic[K]):
     """The modifier chose not to write."""
 
-    reason: str
-
-
-@dataclass(frozen=True)
-class Missing:
-    """Nothing is stored for the request."""
+    decision: K
 
 
 @dataclass(frozen=True)
@@ -95,8 +84,9 @@ class GaveUp:
     reason: str
 
 
-CreateOutcome = Created | AlreadyCreated | GaveUp
-UpdateOutcome = Updated | Skipped | Missing | GaveUp
+Outcome = Updated[W] | Skipped[K] | GaveUp
+
+_EMPTY = encode(PluginData())
 
 
 def _expect_from(stored: dict[str, str]) -> dict[str, str]:
@@ -125,54 +115,29 @@ class Cas:
         self._timeout = timeout
         self._clock = clock
 
-    async def create(self, request_id: str, record: PluginData) -> CreateOutcome:
-        """Store `record` only if nothing is stored for the request yet."""
-        backoff = self._new_backoff()
-        started = self._clock()
-        attempts = 0
-        empty = encode(PluginData())
-        while True:
-            attempts += 1
-            if await self._store.get(request_id) is not None:
-                return AlreadyCreated()
-            try:
-                await self._store.update(request_id, encode(record), empty)
-            except CompareFailed as exc:
-                reason = str(exc) or "compare failed"
-                if self._exhausted(attempts, started):
-                    return GaveUp(attempts, reason)
-                _log.debug("Plugin data create lost a race, retrying", extra={"request_id": request_id})
-                await backoff.wait()
-                continue
-            return Created(record)
-
-    async def update(self, request_id: str, modify: Modifier) -> UpdateOutcome:
-        """Read, let `modify` decide, and write if it returned a record; retry on conflicts."""
+    async def run(self, request_id: str, modify: Modifier[W, K]) -> Outcome[W, K]:
+        """Read, let `modify` decide, and write if it asked to; retry on conflicts."""
         backoff = self._new_backoff()
         started = self._clock()
         attempts = 0
         while True:
             attempts += 1
             stored = await self._store.get(request_id)
-            if stored is None:
-                return Missing()
-            old = decode(stored)
+            old = decode(stored) if stored is not None else None
             result = modify(old)
-            if isinstance(result, Skip):
+            if isinstance(result, Keep):
                 if not result.retry:
-                    return Skipped(result.reason)
-                reason = result.reason
+                    return Skipped(result.decision)
+                reason = result.reason or "the modifier asked to decide again"
             else:
+                expect = _expect_from(stored) if stored is not None else _EMPTY
                 try:
-                    await self._store.update(request_id, encode(result), _expect_from(stored))
+                    await self._store.update(request_id, encode(result.record), expect)
                 except CompareFailed as exc:
                     reason = str(exc) or "compare failed"
                 else:
-                    return Updated(old, result)
-            if self._exhausted(attempts, started):
+                    return Updated(old, result.record, result.decision)
+            if attempts >= self._max_attempts or self._clock() - started >= self._timeout:
                 return GaveUp(attempts, reason)
-            _log.debug("Plugin data update must be retried: %s", reason, extra={"request_id": request_id})
+            _log.debug("Plugin data write must be retried: %s", reason, extra={"request_id": request_id})
             await backoff.wait()
-
-    def _exhausted(self, attempts: int, started: float) -> bool:
-        return attempts >= self._max_attempts or self._clock() - started >= self._timeout

@@ -2,7 +2,8 @@
 
     event                       stored record                   plan
     ─────────────────────────── ─────────────────────────────── ─────────────────────────────────────────
-    PUT PENDING                 none                            Apply(create record, [BroadcastRoot])
+    PUT PENDING                 none                            Apply(create record, [BroadcastRoot, with a
+                                                                      reply per review it already has])
     PUT PENDING, no reviews     any                             NoOp(ALREADY_ANNOUNCED)
     PUT PENDING, reviews        no posts yet                    NoOp(AWAITING_POSTS)       (retry later)
                                 resolved                        NoOp(ALREADY_RESOLVED)
@@ -22,9 +23,10 @@
 Replies go to every stored post, only for reviews beyond the stored `reviews_count`, in review order;
 the plan's record already holds the new count, so the count is committed before anything is sent, as
 in Go. The "pending re-update" (an Edit with unchanged text after reviews on a pending request) is
-kept because the Go test-suite counts it. Every step names its target and full text, so re-running a
-step from the stored record gives the same call: edits are idempotent, replies carry their review
-index so an idempotent-posting layer can key on (post, index).
+kept because the Go test-suite counts it; a request first seen with reviews gets the same treatment
+in the threads of its new posts (BroadcastRoot.replies). Every step names its target and full text,
+so re-running a step from the stored record gives the same call: edits are idempotent, replies carry
+their review index so an idempotent-posting layer can key on (post, index).
 """
 
 from __future__ import annotations
@@ -45,8 +47,9 @@ __all__ = [
     "NoOp",
     "NoOpReason",
     "Plan",
-    "Reply",
+    "ReviewReply",
     "Step",
+    "ThreadReply",
     "decide",
     "initial_record",
 ]
@@ -77,19 +80,40 @@ class NoOp:
 
 
 @dataclass(frozen=True)
-class BroadcastRoot:
-    """Post `text` as a new root post to every resolved recipient, then store where the posts landed."""
+class ReviewReply:
+    """The thread reply for the review at `review_index`, to post under posts that do not exist yet."""
 
+    review_index: int
     text: str
 
 
 @dataclass(frozen=True)
-class Reply:
+class BroadcastRoot:
+    """Post `text` as a new root post to every resolved recipient, then store where the posts landed.
+
+    When the request already had reviews, `replies` are then posted in every new thread, followed by
+    the pending re-update of each new post (what Go does for a request first seen with reviews).
+    """
+
+    text: str
+    replies: tuple[ReviewReply, ...] = ()
+
+    def describe(self) -> str:
+        """What the step does, without its text."""
+        return "announce the request"
+
+
+@dataclass(frozen=True)
+class ThreadReply:
     """Reply in the thread of `post` for the review at `review_index` of the request."""
 
     post: PostRef
     review_index: int
     text: str
+
+    def describe(self) -> str:
+        """What the step does, without its text."""
+        return f"reply to review {self.review_index} in thread {self.post.post_id}"
 
 
 @dataclass(frozen=True)
@@ -99,8 +123,12 @@ class Edit:
     post: PostRef
     text: str
 
+    def describe(self) -> str:
+        """What the step does, without its text."""
+        return f"edit post {self.post.post_id}"
 
-Step = BroadcastRoot | Reply | Edit
+
+Step = BroadcastRoot | ThreadReply | Edit
 
 
 @dataclass(frozen=True)
@@ -137,10 +165,14 @@ def _edits(request_id: str, record: PluginData, settings: RenderSettings) -> lis
     return [Edit(post, text) for post in record.messages]
 
 
-def _replies(record: PluginData, request: AccessRequest) -> list[Reply]:
+def _replies(record: PluginData, request: AccessRequest) -> list[ThreadReply]:
     first_new = record.reviews_count
     new_reviews = list(enumerate(request.reviews))[first_new:]
-    return [Reply(post, index, review_reply_text(review)) for post in record.messages for index, review in new_reviews]
+    return [
+        ThreadReply(post, index, review_reply_text(review))
+        for post in record.messages
+        for index, review in new_reviews
+    ]
 
 
 def _with_count(record: PluginData, request: AccessRequest) -> PluginData:
@@ -160,8 +192,9 @@ def _on_pending(
     logins_by_role: Mapping[str, Sequence[str]] | None,
 ) -> Plan:
     if record is None:
-        created = initial_record(request, logins_by_role)
-        return Apply(created, (BroadcastRoot(root_post_text(request.id, created, settings)),))
+        created = _with_count(initial_record(request, logins_by_role), request)
+        replies = tuple(ReviewReply(index, review_reply_text(review)) for index, review in enumerate(request.reviews))
+        return Apply(created, (BroadcastRoot(root_post_text(request.id, created, settings), replies),))
     if not request.reviews:
         return NoOp(NoOpReason.ALREADY_ANNOUNCED)
     if not record.messages:

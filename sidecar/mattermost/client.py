@@ -30,6 +30,7 @@ from multidict import CIMultiDict
 from sidecar.domain.errors import (
     AccessDenied,
     ConfigError,
+    MalformedResponse,
     NotFound,
     RateLimited,
     Rejected,
@@ -42,7 +43,6 @@ from sidecar.mattermost.cache import EtagCache, EtagEntry
 from sidecar.mattermost.entities import (
     ChannelInfo,
     ChannelMember,
-    MalformedResponse,
     Post,
     Team,
     User,

@@ -10,11 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sidecar.domain.errors import PermanentError
-
-
-class MalformedResponse(PermanentError):
-    """The server answered with a body we cannot use (not JSON, wrong shape, missing field)."""
+from sidecar.domain.errors import MalformedResponse
 
 
 def _require_object(data: object, what: str) -> Mapping[str, object]:

@@ -35,6 +35,7 @@ from sidecar.domain.errors import (
     SidecarError,
     TransientError,
     Unauthorized,
+    Unimplemented,
 )
 from sidecar.domain.model import RequestState
 from sidecar.teleport.convert import KIND_ACCESS_REQUEST, dict_to_label_values, state_to_proto
@@ -48,10 +49,6 @@ T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 30.0  # Teleport's DefaultIOTimeout
 LIST_PAGE_SIZE = 500
-
-
-class Unimplemented(PermanentError):
-    """The server does not implement the RPC (gRPC UNIMPLEMENTED)."""
 
 
 _TRANSIENT = {

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from google.protobuf import timestamp_pb2
 
-from sidecar.domain.errors import PermanentError
+from sidecar.domain.errors import ConversionError
 from sidecar.domain.model import AccessRequest, EventOp, RequestEvent, RequestState, Review
 from sidecar.teleport.wire import event_pb2, types_pb2, wrappers_pb2
 
@@ -22,10 +22,6 @@ GO_ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
 KIND_ACCESS_REQUEST = "access_request"
 ACCESS_REQUEST_VERSION = "v3"
 DEFAULT_NAMESPACE = "default"
-
-
-class ConversionError(PermanentError):
-    """A wire message cannot be turned into a domain value (wrong kind, missing id, unknown state)."""
 
 
 def timestamp_to_datetime(ts: timestamp_pb2.Timestamp | None) -> datetime | None:

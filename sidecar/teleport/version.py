@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sidecar.domain.errors import SidecarError
+from sidecar.domain.errors import VersionError
 
 MIN_SERVER_VERSION = "6.1.0-beta.1"
 
@@ -14,10 +14,6 @@ _SEMVER = re.compile(
     r"(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
     r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$"
 )
-
-
-class VersionError(SidecarError):
-    """The server's version is malformed or too old."""
 
 
 @dataclass(frozen=True)

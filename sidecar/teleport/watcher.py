@@ -19,7 +19,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from sidecar.domain.backoff import Backoff
-from sidecar.domain.errors import SidecarError, TransientError
+from sidecar.domain.errors import SidecarError, TransientError, WatcherError
 from sidecar.domain.model import RequestEvent
 from sidecar.teleport.wire import event_pb2
 
@@ -30,10 +30,6 @@ ACCESS_REQUEST_KIND = "access_request"
 StreamOpener = Callable[[], AsyncIterator[event_pb2.Event]]
 EventSink = Callable[[RequestEvent], Awaitable[None]]
 Converter = Callable[[event_pb2.Event], RequestEvent]
-
-
-class WatcherError(SidecarError):
-    """The watcher cannot continue (fatal)."""
 
 
 class Watcher:

@@ -11,6 +11,7 @@ import pytest
 from sidecar.domain.errors import (
     AccessDenied,
     ConfigError,
+    MalformedResponse,
     NotFound,
     RateLimited,
     Rejected,
@@ -20,7 +21,7 @@ from sidecar.domain.errors import (
 )
 from sidecar.mattermost import client as client_module
 from sidecar.mattermost.client import MattermostClient, RouteNotFound
-from sidecar.mattermost.entities import ChannelInfo, MalformedResponse, Post, User
+from sidecar.mattermost.entities import ChannelInfo, Post, User
 from sidecar.mattermost.ratelimit import RateLimitGate
 from sidecar.mattermost.retry import NO_RETRY, RetryPolicy
 from tests.mattermost.conftest import make_client

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import pytest
 
@@ -11,7 +12,7 @@ from sidecar.domain.backoff import Backoff
 from sidecar.domain.errors import NotFound, TransientError
 from sidecar.domain.model import PostRef
 from sidecar.domain.record import PluginData, Resolution
-from sidecar.engine.cas import AlreadyCreated, Cas, Created, GaveUp, Missing, Skip, Skipped, Updated
+from sidecar.engine.cas import Cas, GaveUp, Keep, Outcome, Skipped, Updated, Write
 from tests.unit.fakes_ports import FakePluginDataStore
 
 RECORD = PluginData(user="alice@example.com", roles=("editor",), request_reason="need access")
@@ -29,24 +30,40 @@ def _cas(store: FakePluginDataStore, sleep: CountingSleep, max_attempts: int = 3
     return Cas(store, backoff=lambda: Backoff(0.001, 1.0, rand=lambda: 0.5, sleep=sleep), max_attempts=max_attempts)
 
 
-async def test_create_writes_with_empty_expect() -> None:
+def create(record: PluginData) -> Callable[[PluginData | None], Write[str] | Keep[str]]:
+    """A modifier that creates `record` when nothing is stored and keeps whatever is."""
+
+    def modify(stored: PluginData | None) -> Write[str] | Keep[str]:
+        return Write(record, "created") if stored is None else Keep("already there")
+
+    return modify
+
+
+async def test_nothing_stored_writes_with_empty_expect() -> None:
     store = FakePluginDataStore()
-    outcome = await _cas(store, CountingSleep()).create("r1", RECORD)
-    assert outcome == Created(RECORD)
+    outcome = await _cas(store, CountingSleep()).run("r1", create(RECORD))
+    assert outcome == Updated(old=None, new=RECORD, decision="created")
     assert store.entries["r1"] == {"user": "alice@example.com", "roles": "editor", "request_reason": "need access"}
     assert store.writes[0].expect == dict.fromkeys(KEYS, "")
     assert store.writes[0].set_ == encode(RECORD)
 
 
-async def test_create_when_entry_exists_writes_nothing() -> None:
+async def test_modifier_sees_the_stored_record_and_can_keep_it() -> None:
     store = FakePluginDataStore()
     store.entries["r1"] = {"user": "bob"}
-    assert await _cas(store, CountingSleep()).create("r1", RECORD) == AlreadyCreated()
+    seen: list[PluginData | None] = []
+
+    def modify(stored: PluginData | None) -> Write[str] | Keep[str]:
+        seen.append(stored)
+        return Keep("already there")
+
+    assert await _cas(store, CountingSleep()).run("r1", modify) == Skipped("already there")
+    assert seen == [PluginData(user="bob")]
     assert store.writes == []
     assert store.entries["r1"] == {"user": "bob"}
 
 
-async def test_create_losing_a_race_reports_already_created() -> None:
+async def test_create_losing_a_race_decides_again_on_the_winner() -> None:
     store = FakePluginDataStore()
 
     def someone_else_creates(request_id: str) -> None:
@@ -55,44 +72,34 @@ async def test_create_losing_a_race_reports_already_created() -> None:
 
     store.before_update = someone_else_creates
     sleep = CountingSleep()
-    assert await _cas(store, sleep).create("r1", RECORD) == AlreadyCreated()
+    outcome = await _cas(store, sleep).run("r1", create(RECORD))
+    assert outcome == Skipped("already there")
     assert store.entries["r1"] == {"user": "winner"}
     assert store.conflicts == 1
     assert len(sleep.delays) == 1
-
-
-async def test_update_missing_entry() -> None:
-    calls: list[PluginData] = []
-
-    def modify(record: PluginData) -> PluginData:
-        calls.append(record)
-        return record
-
-    assert await _cas(FakePluginDataStore(), CountingSleep()).update("r1", modify) == Missing()
-    assert calls == []
 
 
 async def test_update_writes_new_record_expecting_what_was_read() -> None:
     store = FakePluginDataStore()
     store.entries["r1"] = encode(RECORD) | {"channel_id": "legacy"}
     new = dataclasses.replace(RECORD, messages=(PostRef("c1", "p1"),))
-    outcome = await _cas(store, CountingSleep()).update("r1", lambda record: new)
-    assert outcome == Updated(old=decode(encode(RECORD)), new=new)
+    outcome: Outcome[int, None] = await _cas(store, CountingSleep()).run("r1", lambda record: Write(new, 7))
+    assert outcome == Updated(old=decode(encode(RECORD)), new=new, decision=7)
     assert store.entries["r1"]["messages"] == "c1/p1"
     # Keys we do not own are neither expected nor touched.
     assert store.entries["r1"]["channel_id"] == "legacy"
     assert "channel_id" not in store.writes[0].expect
 
 
-async def test_update_skip_returns_reason_without_writing() -> None:
+async def test_keep_returns_the_decision_without_writing() -> None:
     store = FakePluginDataStore()
     store.entries["r1"] = {"user": "alice"}
-    outcome = await _cas(store, CountingSleep()).update("r1", lambda record: Skip("already resolved"))
+    outcome: Outcome[None, str] = await _cas(store, CountingSleep()).run("r1", lambda record: Keep("already resolved"))
     assert outcome == Skipped("already resolved")
     assert store.writes == []
 
 
-async def test_update_reruns_modifier_on_conflict_with_fresh_read() -> None:
+async def test_conflict_reruns_modifier_on_a_fresh_read_and_returns_the_last_decision() -> None:
     store = FakePluginDataStore()
     store.entries["r1"] = encode(RECORD)
     seen: list[int] = []
@@ -103,47 +110,52 @@ async def test_update_reruns_modifier_on_conflict_with_fresh_read() -> None:
 
     store.before_update = concurrent_writer
 
-    def modify(record: PluginData) -> PluginData:
+    def modify(record: PluginData | None) -> Write[int] | Keep[None]:
+        assert record is not None
         seen.append(record.reviews_count)
-        return dataclasses.replace(record, reviews_count=record.reviews_count + 1)
+        return Write(dataclasses.replace(record, reviews_count=record.reviews_count + 1), record.reviews_count)
 
     sleep = CountingSleep()
-    outcome = await _cas(store, sleep).update("r1", modify)
+    outcome = await _cas(store, sleep).run("r1", modify)
     assert isinstance(outcome, Updated)
+    assert outcome.decision == 1  # decided on the second read, not the first
     assert seen == [0, 1]
     assert store.entries["r1"]["reviews_count"] == "2"
     assert sleep.delays == pytest.approx([0.002])
 
 
-async def test_update_skip_with_retry_waits_for_data_then_succeeds() -> None:
+async def test_keep_with_retry_waits_for_data_then_succeeds() -> None:
     store = FakePluginDataStore()
     store.entries["r1"] = encode(RECORD)
     rounds = 0
 
-    def modify(record: PluginData) -> PluginData | Skip:
+    def modify(record: PluginData | None) -> Write[str] | Keep[str]:
         nonlocal rounds
         rounds += 1
+        assert record is not None
         if rounds == 3:
             # The broadcast of another instance has landed meanwhile.
-            return dataclasses.replace(record, resolution=Resolution.APPROVED)
-        return Skip("existing sentMessages is empty", retry=True)
+            return Write(dataclasses.replace(record, resolution=Resolution.APPROVED), "resolved")
+        return Keep("waiting", retry=True, reason="existing sentMessages is empty")
 
     sleep = CountingSleep()
-    outcome = await _cas(store, sleep).update("r1", modify)
+    outcome = await _cas(store, sleep).run("r1", modify)
     assert isinstance(outcome, Updated)
+    assert outcome.decision == "resolved"
     assert len(sleep.delays) == 2
 
 
-async def test_update_gives_up_after_max_attempts() -> None:
+async def test_gives_up_after_max_attempts() -> None:
     store = FakePluginDataStore()
     store.entries["r1"] = encode(RECORD)
     sleep = CountingSleep()
-    outcome = await _cas(store, sleep, max_attempts=4).update("r1", lambda r: Skip("waiting", retry=True))
+    cas = _cas(store, sleep, max_attempts=4)
+    outcome: Outcome[None, None] = await cas.run("r1", lambda r: Keep(None, retry=True, reason="waiting"))
     assert outcome == GaveUp(attempts=4, reason="waiting")
     assert len(sleep.delays) == 3
 
 
-async def test_update_gives_up_after_timeout() -> None:
+async def test_gives_up_after_timeout() -> None:
     store = FakePluginDataStore()
     store.entries["r1"] = encode(RECORD)
     now = [0.0]
@@ -158,11 +170,11 @@ async def test_update_gives_up_after_timeout() -> None:
         timeout=3.0,
         clock=lambda: now[0],
     )
-    outcome = await cas.update("r1", lambda r: Skip("waiting", retry=True))
+    outcome: Outcome[None, None] = await cas.run("r1", lambda r: Keep(None, retry=True, reason="waiting"))
     assert outcome == GaveUp(attempts=4, reason="waiting")
 
 
-async def test_create_gives_up_when_every_write_conflicts() -> None:
+async def test_gives_up_when_every_create_conflicts() -> None:
     store = FakePluginDataStore()
 
     def always_conflict(request_id: str) -> None:
@@ -177,7 +189,7 @@ async def test_create_gives_up_when_every_write_conflicts() -> None:
         return await original_get(request_id)
 
     store.get = get_sees_nothing  # type: ignore[method-assign]
-    outcome = await _cas(store, CountingSleep(), max_attempts=3).create("r1", RECORD)
+    outcome = await _cas(store, CountingSleep(), max_attempts=3).run("r1", create(RECORD))
     assert isinstance(outcome, GaveUp)
     assert outcome.attempts == 3
     assert "expected ''" in outcome.reason
@@ -186,10 +198,10 @@ async def test_create_gives_up_when_every_write_conflicts() -> None:
 async def test_store_errors_propagate() -> None:
     store = FakePluginDataStore(known_requests=set())
     with pytest.raises(NotFound):
-        await _cas(store, CountingSleep()).create("r1", RECORD)
+        await _cas(store, CountingSleep()).run("r1", create(RECORD))
     store.get_errors.append(TransientError("unavailable"))
     with pytest.raises(TransientError):
-        await _cas(store, CountingSleep()).update("r1", lambda r: r)
+        await _cas(store, CountingSleep()).run("r1", lambda r: Keep(None))
 
 
 def test_max_attempts_must_be_positive() -> None:

@@ -10,7 +10,18 @@ import pytest
 
 from sidecar.domain.model import AccessRequest, EventOp, PostRef, RequestEvent, RequestState, Review
 from sidecar.domain.record import PluginData, Resolution
-from sidecar.engine.decide import Apply, BroadcastRoot, Edit, NoOp, NoOpReason, Plan, Reply, decide, initial_record
+from sidecar.engine.decide import (
+    Apply,
+    BroadcastRoot,
+    Edit,
+    NoOp,
+    NoOpReason,
+    Plan,
+    ReviewReply,
+    ThreadReply,
+    decide,
+    initial_record,
+)
 from sidecar.render.classic import RenderSettings, review_reply_text, root_post_text
 
 OSS = RenderSettings()
@@ -47,8 +58,8 @@ def _text(record: PluginData) -> str:
     return root_post_text(RID, record, OSS)
 
 
-def _replies(*reviews: tuple[int, Review]) -> tuple[Reply, ...]:
-    return tuple(Reply(post, index, review_reply_text(review)) for post in (P1, P2) for index, review in reviews)
+def _replies(*reviews: tuple[int, Review]) -> tuple[ThreadReply, ...]:
+    return tuple(ThreadReply(post, index, review_reply_text(review)) for post in (P1, P2) for index, review in reviews)
 
 
 def _edits(record: PluginData) -> tuple[Edit, ...]:
@@ -63,10 +74,13 @@ DENIED = _rec(resolution=Resolution.DENIED, resolve_reason="no")
 TABLE: list[tuple[str, PluginData | None, RequestEvent, Plan]] = [
     ("pending, new", None, _put(), Apply(BASE, (BroadcastRoot(_text(BASE)),))),
     (
-        "pending, new, with reviews: announce first",
+        "pending, new, with reviews: announce, then reply to them in the new threads",
         None,
         _put(reviews=(R1,)),
-        Apply(BASE, (BroadcastRoot(_text(BASE)),)),
+        Apply(
+            dataclasses.replace(BASE, reviews_count=1),
+            (BroadcastRoot(_text(BASE), (ReviewReply(0, review_reply_text(R1)),)),),
+        ),
     ),
     ("pending, announced", POSTED, _put(), NoOp(NoOpReason.ALREADY_ANNOUNCED)),
     ("pending, created but nothing posted", BASE, _put(), NoOp(NoOpReason.ALREADY_ANNOUNCED)),
@@ -165,11 +179,11 @@ def test_decide_table(record: PluginData | None, event: RequestEvent, expected: 
 def test_replies_to_every_post_and_review_in_order() -> None:
     plan = decide(POSTED, _put(reviews=(R1, R2)), OSS)
     assert isinstance(plan, Apply)
-    replies = [(step.post, step.review_index) for step in plan.steps if isinstance(step, Reply)]
+    replies = [(step.post, step.review_index) for step in plan.steps if isinstance(step, ThreadReply)]
     assert replies == [(P1, 0), (P1, 1), (P2, 0), (P2, 1)]
     # All replies come before any edit.
     kinds = [type(step).__name__ for step in plan.steps]
-    assert kinds == ["Reply"] * 4 + ["Edit"] * 2
+    assert kinds == ["ThreadReply"] * 4 + ["Edit"] * 2
 
 
 def test_texts_come_from_stored_data_not_the_event() -> None:

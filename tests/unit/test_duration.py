@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sidecar.duration import DurationError, format_duration, parse_duration
+from sidecar.domain.errors import DurationError
+from sidecar.duration import format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,8 @@ import itertools
 
 import pytest
 
-from sidecar.teleport.version import Version, VersionError, check_min_version
+from sidecar.domain.errors import VersionError
+from sidecar.teleport.version import Version, check_min_version
 
 
 @pytest.mark.parametrize("current", ["6.1.0-beta.1", "6.1.0", "6.1.1", "18.0.0", "7.0.0-rc.1", "18.0.0+abc"])

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from sidecar.domain.backoff import Backoff
-from sidecar.domain.errors import TransientError
+from sidecar.domain.errors import TransientError, WatcherError
 from sidecar.domain.model import EventOp, RequestEvent
-from sidecar.teleport.watcher import Watcher, WatcherError
+from sidecar.teleport.watcher import Watcher
 from sidecar.teleport.wire import event_pb2, types_pb2
 
 

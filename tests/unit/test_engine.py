@@ -12,22 +12,20 @@ import pytest
 
 from sidecar.codec.plugindata import decode
 from sidecar.domain.backoff import Backoff
-from sidecar.domain.errors import NotFound, Rejected, TransientError
+from sidecar.domain.errors import (
+    CasGaveUp,
+    NotFound,
+    Rejected,
+    ResolutionConflict,
+    RetryableStepsFailed,
+    StepsFailed,
+    TransientError,
+)
 from sidecar.domain.model import AccessRequest, Channel, EventOp, PostRef, RequestEvent, RequestState, Review
 from sidecar.domain.record import PluginData, Resolution
 from sidecar.engine.cas import Cas
-from sidecar.engine.decide import Edit, Reply
-from sidecar.engine.engine import (
-    CasGaveUp,
-    Engine,
-    EngineSettings,
-    PostRoot,
-    ResolutionConflict,
-    ResolveRecipient,
-    RetryableStepsFailed,
-    SaveMessages,
-    StepsFailed,
-)
+from sidecar.engine.decide import Edit, ThreadReply
+from sidecar.engine.engine import Engine, EngineSettings, PostRoot, ResolveRecipient, SaveMessages
 from sidecar.render.classic import RenderSettings, review_reply_text, root_post_text
 from tests.unit.fakes_ports import FakeChat, FakePluginDataStore, FakeRoleLookup
 
@@ -300,23 +298,26 @@ async def test_transient_store_error_propagates_for_an_event_retry() -> None:
 
 
 async def test_transient_error_after_failed_steps_keeps_them_and_is_retryable() -> None:
+    # Every root post fails transiently, then withdrawing the announcement meets an unavailable store.
     store = FakePluginDataStore()
-    chat = FakeChat(channels=dict(CHANNELS), post_errors={"chan-llama": TransientError("502")})
+    errors: dict[str, Exception] = {"chan-llama": TransientError("502"), "dm-1": TransientError("503")}
+    chat = FakeChat(channels=dict(CHANNELS), post_errors=errors)
     engine = _engine(store, chat)
-    saved = 0
+    writes = 0
 
-    def fail_after_messages_saved(request_id: str) -> None:
-        nonlocal saved
-        saved += 1
-        if saved == 3:  # create, save messages, then the review phase's update
+    def fail_the_withdrawal(request_id: str) -> None:
+        nonlocal writes
+        writes += 1
+        if writes == 2:  # the create, then the withdrawal
             raise TransientError("auth unavailable")
 
-    store.before_update = fail_after_messages_saved
+    store.before_update = fail_the_withdrawal
     with pytest.raises(RetryableStepsFailed) as info:
         await engine.handle(_put(reviews=(R1,)))
     assert isinstance(info.value, TransientError)
-    assert [type(f.step) for f in info.value.failures] == [PostRoot]
+    assert [type(f.step) for f in info.value.failures] == [PostRoot, PostRoot]
     assert info.value.transient
+    assert isinstance(info.value.__cause__, TransientError)
 
 
 async def test_failed_save_of_posts_is_kept() -> None:
@@ -348,7 +349,7 @@ async def test_failed_reply_and_edit_are_kept_and_count_is_committed(caplog: pyt
         await engine.handle(_put(RequestState.DENIED, reviews=(R1,), resolve_reason="no"))
     denied = _text(resolution=Resolution.DENIED, resolve_reason="no")
     assert [f.step for f in info.value.failures] == [
-        Reply(PostRef("chan-llama", "post-1"), 0, review_reply_text(R1)),
+        ThreadReply(PostRef("chan-llama", "post-1"), 0, review_reply_text(R1)),
         Edit(PostRef("dm-1", "post-2"), denied),
     ]
     # Committed before sending: a replay of the event does not resend anything.
