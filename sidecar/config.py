@@ -331,7 +331,7 @@ class _RawConfig:
     client_crt: str
     root_cas: str
     url: str
-    token: str
+    token: Secret  # the token itself, or the path of its file: masked either way
     recipients: tuple[str, ...]
     role_to_recipients: dict[str, tuple[str, ...]]
     log_output: str
@@ -353,7 +353,7 @@ class _RawConfig:
             client_crt=_string(teleport, "teleport", "client_crt"),
             root_cas=_string(teleport, "teleport", "root_cas"),
             url=_string(mattermost, "mattermost", "url"),
-            token=_string(mattermost, "mattermost", "token"),
+            token=Secret(_string(mattermost, "mattermost", "token")),
             recipients=_string_list(mattermost, "mattermost", "recipients"),
             role_to_recipients=_role_to_recipients(document),
             log_output=_string(log, "log", "output"),
@@ -364,7 +364,7 @@ class _RawConfig:
     def apply_env(self, env: Mapping[str, str]) -> None:
         """Environment overrides; an empty variable counts as unset."""
         if env.get(ENV_MATTERMOST_TOKEN):
-            self.token = env[ENV_MATTERMOST_TOKEN]
+            self.token = Secret(env[ENV_MATTERMOST_TOKEN])
         if env.get(ENV_MATTERMOST_URL):
             self.url = env[ENV_MATTERMOST_URL]
         if env.get(ENV_ADDR):
@@ -387,7 +387,7 @@ class _RawConfig:
             raise ConfigError(text.NO_CREDENTIALS)
         return Config(
             teleport=teleport,
-            mattermost=MattermostConfig(url=url, token=Secret(token), recipients=self.recipients),
+            mattermost=MattermostConfig(url=url, token=token, recipients=self.recipients),
             role_to_recipients=MappingProxyType(role_to_recipients),
             log=log,
             warnings=tuple(warnings),
@@ -440,11 +440,12 @@ def _backquoted(keys: Iterable[str]) -> str:
     return ", ".join(f"`{key}`" for key in keys)
 
 
-def _resolve_token(value: str) -> str:
+def _resolve_token(configured: Secret) -> Secret:
     """A token starting with "/" names a file: its first 2000 bytes, whitespace-stripped."""
+    value = configured.reveal()
     if not value.startswith("/"):
         register_secret(value)
-        return value
+        return configured
     prefix = text.TOKEN_FILE_UNREADABLE.format(path=value)
     try:
         with open(value, "rb") as handle:
@@ -456,7 +457,7 @@ def _resolve_token(value: str) -> str:
     except UnicodeDecodeError:
         raise ConfigError(f"{prefix}: the file is not UTF-8 text") from None
     register_secret(token)
-    return token
+    return Secret(token)
 
 
 def _normalise_url(url: str) -> str:

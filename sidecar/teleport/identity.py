@@ -61,7 +61,7 @@ class Identity:
 @dataclass(frozen=True)
 class _PemBlock:
     kind: str
-    data: bytes
+    data: bytes = field(repr=False)  # may be a private key
 
 
 @dataclass
