@@ -68,7 +68,7 @@ class RouteNotFound(NotFound):
 
 
 @dataclass(frozen=True)
-class _Reply:
+class _Response:
     status: int
     body: object
     etag: str
@@ -264,7 +264,7 @@ class MattermostClient:
 
     async def _request(
         self, method: str, template: str, path: str, body: object, if_none_match: str | None
-    ) -> _Reply:
+    ) -> _Response:
         """One HTTP exchange. Returns 2xx and 304 replies; raises the mapped error for anything else."""
         if self._session is None:
             raise RuntimeError("MattermostClient is not open; use 'async with MattermostClient(...)'")
@@ -286,7 +286,7 @@ class MattermostClient:
             # `from None`: aiohttp's exceptions may carry request_info, whose repr includes our headers.
             raise TransientError(f"{method} {template}: {_describe_transport_error(exc)}") from None
         if 200 <= status < 300 or status == 304:
-            return _Reply(status, self._decode_success(method, template, status, raw), etag)
+            return _Response(status, self._decode_success(method, template, status, raw), etag)
         raise self._error_for(method, template, status, raw, response_headers)
 
     def _decode_success(self, method: str, template: str, status: int, raw: bytes) -> object:

@@ -43,7 +43,7 @@ TEAM = {"id": TEAM_ID, "name": "myteam", "display_name": "My Team", "type": "O"}
 
 
 @dataclass
-class Reply:
+class Answer:
     """One scripted answer. `body` is JSON-encoded unless it is bytes/str; `hang` never answers."""
 
     status: int = 200
@@ -65,21 +65,21 @@ class Seen:
     at: float
 
 
-NOT_FOUND = Reply(404, app_error(404, "api.context.404.app_error", "Sorry, we could not find the page."))
+NOT_FOUND = Answer(404, app_error(404, "api.context.404.app_error", "Sorry, we could not find the page."))
 
 
 class StubServer:
     """Routes map (METHOD, decoded path) to a list of replies; the last reply repeats."""
 
     def __init__(self, clock: Callable[[], float] = lambda: 0.0) -> None:
-        self.routes: dict[tuple[str, str], list[Reply]] = {}
+        self.routes: dict[tuple[str, str], list[Answer]] = {}
         self.seen: list[Seen] = []
         self.release = asyncio.Event()
         self.arrived = asyncio.Event()
         self._clock = clock
         self._server: TestServer | None = None
 
-    def on(self, method: str, path: str, *replies: Reply) -> None:
+    def on(self, method: str, path: str, *replies: Answer) -> None:
         """Script the answers of one route (replacing earlier ones)."""
         self.routes[(method, path)] = list(replies)
 

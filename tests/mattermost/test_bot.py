@@ -20,8 +20,8 @@ from tests.mattermost.stub import (
     DM,
     DM_ID,
     USER_ID,
+    Answer,
     FakeTime,
-    Reply,
     StubServer,
     app_error,
     channel,
@@ -35,8 +35,8 @@ TOWN = "/api/v4/teams/name/myteam/channels/name/town-square"
 POSTS = "/api/v4/posts"
 
 
-def created(channel_id: str = CHAN_ID, post_id: str = "postid") -> Reply:
-    return Reply(201, {"id": post_id, "channel_id": channel_id, "message": "m", "root_id": ""})
+def created(channel_id: str = CHAN_ID, post_id: str = "postid") -> Answer:
+    return Answer(201, {"id": post_id, "channel_id": channel_id, "message": "m", "root_id": ""})
 
 
 @pytest.fixture
@@ -45,10 +45,10 @@ async def bot(client: MattermostClient, fake_time: FakeTime) -> AsyncIterator[Ma
 
 
 def script_happy_path(stub: StubServer) -> None:
-    stub.on("GET", ME, Reply(200, BOT, {"ETag": "me1"}), Reply(304, None, {"ETag": "me1"}))
-    stub.on("GET", EMAIL, Reply(200, user(), {"ETag": "u1"}), Reply(304, None, {"ETag": "u1"}))
-    stub.on("POST", DIRECT, Reply(201, DM))
-    stub.on("GET", TOWN, Reply(200, channel(), {"ETag": "c1"}), Reply(304, None, {"ETag": "c1"}))
+    stub.on("GET", ME, Answer(200, BOT, {"ETag": "me1"}), Answer(304, None, {"ETag": "me1"}))
+    stub.on("GET", EMAIL, Answer(200, user(), {"ETag": "u1"}), Answer(304, None, {"ETag": "u1"}))
+    stub.on("POST", DIRECT, Answer(201, DM))
+    stub.on("GET", TOWN, Answer(200, channel(), {"ETag": "c1"}), Answer(304, None, {"ETag": "c1"}))
     stub.on("POST", POSTS, created())
 
 
@@ -136,7 +136,7 @@ def test_is_email(name: str, expected: bool) -> None:
 async def test_unknown_user_logs_go_warning_and_raises(
     bot: MattermostBot, stub: StubServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    stub.on("GET", EMAIL, Reply(404, app_error(404, "app.user.missing_account.const", "Unable to find the user.")))
+    stub.on("GET", EMAIL, Answer(404, app_error(404, "app.user.missing_account.const", "Unable to find the user.")))
     caplog.set_level(logging.DEBUG)
     with pytest.raises(RecipientError) as caught:
         await bot.resolve("alice@example.com")
@@ -167,7 +167,7 @@ async def test_empty_team_or_channel_is_refused_without_calls(bot: MattermostBot
 
 
 async def test_refused_token_is_not_a_recipient_problem(bot: MattermostBot, stub: StubServer) -> None:
-    stub.on("GET", TOWN, Reply(401, app_error(401, "api.context.session_expired.app_error", "Invalid session.")))
+    stub.on("GET", TOWN, Answer(401, app_error(401, "api.context.session_expired.app_error", "Invalid session.")))
     with pytest.raises(Unauthorized):
         await bot.resolve("myteam/town-square")
 
@@ -175,7 +175,7 @@ async def test_refused_token_is_not_a_recipient_problem(bot: MattermostBot, stub
 async def test_outage_propagates_as_transient_and_logs_error(
     bot: MattermostBot, stub: StubServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    stub.on("GET", EMAIL, Reply(503, "unavailable"))
+    stub.on("GET", EMAIL, Answer(503, "unavailable"))
     caplog.set_level(logging.DEBUG)
     with pytest.raises(TransientError):
         await bot.resolve("alice@example.com")
@@ -185,7 +185,7 @@ async def test_outage_propagates_as_transient_and_logs_error(
 
 
 async def test_email_lookup_forbidden_is_a_recipient_error(bot: MattermostBot, stub: StubServer) -> None:
-    stub.on("GET", EMAIL, Reply(403, app_error(403, "api.user.get_user_by_email.permissions.app_error", "No.")))
+    stub.on("GET", EMAIL, Answer(403, app_error(403, "api.user.get_user_by_email.permissions.app_error", "No.")))
     with pytest.raises(RecipientError) as caught:
         await bot.resolve("alice@example.com")
     assert "not allowed" in caught.value.reason
@@ -193,7 +193,7 @@ async def test_email_lookup_forbidden_is_a_recipient_error(bot: MattermostBot, s
 
 
 async def test_post_sends_a_pending_post_id_and_retries_with_it(bot: MattermostBot, stub: StubServer) -> None:
-    stub.on("POST", POSTS, Reply(500, "oops"), created(post_id="p1"))
+    stub.on("POST", POSTS, Answer(500, "oops"), created(post_id="p1"))
     ref = await bot.post(CHAN_ID, "hello", root_id="root1")
     assert ref == PostRef(channel_id=CHAN_ID, post_id="p1")
     keys = {s.body["pending_post_id"] for s in stub.calls("POST", POSTS)}  # type: ignore[index]
@@ -214,7 +214,7 @@ def test_idempotency_keys_differ() -> None:
 async def test_refused_post_forgets_the_cached_channel(bot: MattermostBot, stub: StubServer) -> None:
     script_happy_path(stub)
     target = await bot.resolve("myteam/town-square")
-    stub.on("POST", POSTS, Reply(403, app_error(403, "api.context.permissions.app_error", "No permission.")))
+    stub.on("POST", POSTS, Answer(403, app_error(403, "api.context.permissions.app_error", "No permission.")))
     with pytest.raises(AccessDenied):
         await bot.post(target.id, "hello")
     mark = len(stub.seen)
@@ -225,7 +225,7 @@ async def test_refused_post_forgets_the_cached_channel(bot: MattermostBot, stub:
 async def test_refused_dm_post_forgets_the_dm_channel(bot: MattermostBot, stub: StubServer) -> None:
     script_happy_path(stub)
     target = await bot.resolve("alice@example.com")
-    stub.on("POST", POSTS, Reply(404, app_error(404, "app.channel.get.existing.app_error", "Gone.")))
+    stub.on("POST", POSTS, Answer(404, app_error(404, "app.channel.get.existing.app_error", "Gone.")))
     with pytest.raises(NotFound):
         await bot.post(target.id, "hello")
     mark = len(stub.seen)
@@ -234,12 +234,12 @@ async def test_refused_dm_post_forgets_the_dm_channel(bot: MattermostBot, stub: 
 
 
 async def test_edit_puts_the_whole_post(bot: MattermostBot, stub: StubServer) -> None:
-    stub.on("PUT", "/api/v4/posts/p1", Reply(200, {"id": "p1", "channel_id": CHAN_ID, "message": "new"}))
+    stub.on("PUT", "/api/v4/posts/p1", Answer(200, {"id": "p1", "channel_id": CHAN_ID, "message": "new"}))
     await bot.edit(PostRef(channel_id=CHAN_ID, post_id="p1"), "new")
     assert stub.seen[0].body == {"id": "p1", "channel_id": CHAN_ID, "message": "new", "root_id": "", "props": {}}
 
 
 async def test_check_health_reads_me(bot: MattermostBot, stub: StubServer) -> None:
-    stub.on("GET", ME, Reply(200, BOT))
+    stub.on("GET", ME, Answer(200, BOT))
     await bot.check_health()
     assert (await bot.bot_user()).username == "teleport"

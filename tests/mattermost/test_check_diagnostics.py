@@ -12,7 +12,7 @@ from tests.mattermost.stub import (
     DM,
     DM_ID,
     TEAM,
-    Reply,
+    Answer,
     StubServer,
     app_error,
     channel,
@@ -23,18 +23,18 @@ ME = "/api/v4/users/me"
 TEAM_PATH = "/api/v4/teams/name/myteam"
 CHANNELS = "/api/v4/teams/name/myteam/channels/name/"
 MEMBER_ME = f"/api/v4/channels/{CHAN_ID}/members/me"
-NOT_FOUND_CHANNEL = Reply(404, app_error(404, "app.channel.get_by_name.missing.app_error", "Channel does not exist."))
+NOT_FOUND_CHANNEL = Answer(404, app_error(404, "app.channel.get_by_name.missing.app_error", "Channel does not exist."))
 TOKEN_OK = CheckResult(TOKEN_SUBJECT, ok=True, note="authenticated as @teleport (bot)")
-NOT_FOUND_ROUTE = Reply(404, app_error(404, "api.context.404.app_error", "Sorry, we could not find the page."))
+NOT_FOUND_ROUTE = Answer(404, app_error(404, "api.context.404.app_error", "Sorry, we could not find the page."))
 
 
 def server_with_basics(stub: StubServer) -> None:
-    stub.on("GET", ME, Reply(200, BOT))
-    stub.on("GET", TEAM_PATH, Reply(200, TEAM))
-    stub.on("GET", CHANNELS + "town-square", Reply(200, channel()))
-    stub.on("GET", MEMBER_ME, Reply(200, {"channel_id": CHAN_ID, "user_id": BOT["id"], "roles": "channel_user"}))
-    stub.on("GET", "/api/v4/users/email/alice@example.com", Reply(200, user()))
-    stub.on("POST", "/api/v4/channels/direct", Reply(201, DM))
+    stub.on("GET", ME, Answer(200, BOT))
+    stub.on("GET", TEAM_PATH, Answer(200, TEAM))
+    stub.on("GET", CHANNELS + "town-square", Answer(200, channel()))
+    stub.on("GET", MEMBER_ME, Answer(200, {"channel_id": CHAN_ID, "user_id": BOT["id"], "roles": "channel_user"}))
+    stub.on("GET", "/api/v4/users/email/alice@example.com", Answer(200, user()))
+    stub.on("POST", "/api/v4/channels/direct", Answer(201, DM))
 
 
 async def check_one(client: MattermostClient, recipient: str) -> CheckResult:
@@ -55,7 +55,7 @@ async def test_all_good(client: MattermostClient, stub: StubServer) -> None:
 
 
 async def test_refused_token_stops_everything(client: MattermostClient, stub: StubServer) -> None:
-    stub.on("GET", ME, Reply(401, app_error(401, "api.context.session_expired.app_error", "Invalid session.")))
+    stub.on("GET", ME, Answer(401, app_error(401, "api.context.session_expired.app_error", "Invalid session.")))
     results = await diagnose_mattermost(client, ["myteam/town-square", "alice@example.com"])
     assert len(results) == 1
     assert (results[0].recipient, results[0].ok) == (TOKEN_SUBJECT, False)
@@ -76,7 +76,8 @@ async def test_display_name_found_by_dashed_variant(client: MattermostClient, st
 
 async def test_display_name_found_by_listing_the_team(client: MattermostClient, stub: StubServer) -> None:
     server_with_basics(stub)
-    stub.on("GET", "/api/v4/teams/" + TEAM["id"] + "/channels", Reply(200, [channel(name="q3x", display="Ops Alerts")]))
+    listing = Answer(200, [channel(name="q3x", display="Ops Alerts")])
+    stub.on("GET", "/api/v4/teams/" + TEAM["id"] + "/channels", listing)
     result = await check_one(client, "myteam/ops alerts")
     assert result.problem == "'ops alerts' looks like a display name: the channel name is 'q3x'"
     assert result.fix == 'use "myteam/q3x"'
@@ -87,7 +88,7 @@ async def test_display_name_found_by_listing_the_team(client: MattermostClient, 
 async def test_channel_not_found_at_all(client: MattermostClient, stub: StubServer) -> None:
     server_with_basics(stub)
     stub.on("GET", CHANNELS + "nope", NOT_FOUND_CHANNEL)
-    stub.on("GET", "/api/v4/teams/" + TEAM["id"] + "/channels", Reply(200, [channel()]))
+    stub.on("GET", "/api/v4/teams/" + TEAM["id"] + "/channels", Answer(200, [channel()]))
     result = await check_one(client, "myteam/nope")
     assert result.problem == "channel 'nope' not found in team 'myteam' (or it is private and the bot is not a member)"
     assert "URL name" in result.fix
@@ -95,7 +96,7 @@ async def test_channel_not_found_at_all(client: MattermostClient, stub: StubServ
 
 async def test_bot_not_a_member(client: MattermostClient, stub: StubServer) -> None:
     server_with_basics(stub)
-    stub.on("GET", MEMBER_ME, Reply(404, app_error(404, "app.channel.get_member.missing.app_error", "No member.")))
+    stub.on("GET", MEMBER_ME, Answer(404, app_error(404, "app.channel.get_member.missing.app_error", "No member.")))
     result = await check_one(client, "myteam/town-square")
     assert not result.ok
     assert result.problem == "the bot is not a member of ~town-square"
@@ -107,7 +108,7 @@ async def test_email_lookup_refused_by_privacy(client: MattermostClient, stub: S
     server_with_basics(stub)
     stub.on(
         "GET", "/api/v4/users/email/bob@example.com",
-        Reply(403, app_error(403, "api.user.get_user_by_email.permissions.app_error", "No permission.")),
+        Answer(403, app_error(403, "api.user.get_user_by_email.permissions.app_error", "No permission.")),
     )
     result = await check_one(client, "bob@example.com")
     assert "refused to look up users by email (HTTP 403)" in result.problem
@@ -122,7 +123,7 @@ async def test_user_not_found(client: MattermostClient, stub: StubServer) -> Non
 
 async def test_dm_refused(client: MattermostClient, stub: StubServer) -> None:
     server_with_basics(stub)
-    stub.on("POST", "/api/v4/channels/direct", Reply(400, app_error(400, "api.channel.create_direct_channel."
+    stub.on("POST", "/api/v4/channels/direct", Answer(400, app_error(400, "api.channel.create_direct_channel."
                                                                       "invalid_user.app_error", "Invalid user.")))
     result = await check_one(client, "alice@example.com")
     assert result.problem.startswith("cannot open a direct message with @alice: ")
@@ -132,7 +133,7 @@ async def test_team_display_name(client: MattermostClient, stub: StubServer) -> 
     server_with_basics(stub)
     stub.on("GET", "/api/v4/teams/name/My Team", NOT_FOUND_ROUTE)
     stub.on("GET", "/api/v4/teams/name/my team", NOT_FOUND_ROUTE)
-    stub.on("GET", "/api/v4/teams/name/my-team", Reply(200, {**TEAM, "name": "my-team"}))
+    stub.on("GET", "/api/v4/teams/name/my-team", Answer(200, {**TEAM, "name": "my-team"}))
     result = await check_one(client, "My Team/town-square")
     assert result.problem == "team 'My Team' not found; it looks like a display name: the team name is 'my-team'"
     assert result.fix == 'use "my-team/town-square"'
@@ -146,7 +147,7 @@ async def test_team_not_found(client: MattermostClient, stub: StubServer) -> Non
 
 async def test_team_hidden(client: MattermostClient, stub: StubServer) -> None:
     server_with_basics(stub)
-    stub.on("GET", "/api/v4/teams/name/secret", Reply(403, app_error(403, "api.context.permissions.app_error", "No.")))
+    stub.on("GET", "/api/v4/teams/name/secret", Answer(403, app_error(403, "api.context.permissions.app_error", "No.")))
     result = await check_one(client, "secret/town-square")
     assert result.fix == "add the bot (@teleport) to the team"
 
@@ -161,7 +162,7 @@ async def test_bad_format(client: MattermostClient, stub: StubServer, recipient:
 
 async def test_outage_mid_run_stops_with_a_reachability_problem(client: MattermostClient, stub: StubServer) -> None:
     server_with_basics(stub)
-    stub.on("GET", TEAM_PATH, Reply(503, "maintenance"))
+    stub.on("GET", TEAM_PATH, Answer(503, "maintenance"))
     results = await diagnose_mattermost(client, ["myteam/town-square", "alice@example.com"])
     assert [r.recipient for r in results] == [TOKEN_SUBJECT, "myteam/town-square"]
     assert results[1].problem.startswith("could not ask Mattermost: GET /api/v4/teams/name/{team}: HTTP 503")
@@ -170,7 +171,7 @@ async def test_outage_mid_run_stops_with_a_reachability_problem(client: Mattermo
 
 async def test_malformed_answer_is_reported_not_raised(client: MattermostClient, stub: StubServer) -> None:
     server_with_basics(stub)
-    stub.on("GET", TEAM_PATH, Reply(200, {"id": TEAM["id"]}))
+    stub.on("GET", TEAM_PATH, Answer(200, {"id": TEAM["id"]}))
     result = await check_one(client, "myteam/town-square")
     assert result.problem.startswith("unexpected answer from Mattermost: malformed team")
 
@@ -197,7 +198,7 @@ async def test_membership_unverifiable_without_the_route(client: MattermostClien
 
 
 async def test_token_of_a_human_user_is_noted(client: MattermostClient, stub: StubServer) -> None:
-    stub.on("GET", ME, Reply(200, user(username="ops")))
+    stub.on("GET", ME, Answer(200, user(username="ops")))
     [token] = await diagnose_mattermost(client, [])
     assert token == CheckResult(TOKEN_SUBJECT, ok=True, note="authenticated as @ops (user, not a bot account)")
 
@@ -207,7 +208,7 @@ async def test_display_name_search_pages_through_the_team(client: MattermostClie
     full_page = [channel(channel_id=f"c{i:025d}", name=f"chan-{i}", display=f"Chan {i}") for i in range(200)]
     stub.on(
         "GET", "/api/v4/teams/" + TEAM["id"] + "/channels",
-        Reply(200, full_page), Reply(200, [channel(name="q3x", display="Ops Alerts")]),
+        Answer(200, full_page), Answer(200, [channel(name="q3x", display="Ops Alerts")]),
     )
     result = await check_one(client, "myteam/ops alerts")
     assert result.fix == 'use "myteam/q3x"'

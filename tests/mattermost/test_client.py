@@ -32,8 +32,8 @@ from tests.mattermost.stub import (
     DM,
     TOKEN,
     USER_ID,
+    Answer,
     FakeTime,
-    Reply,
     StubServer,
     app_error,
     channel,
@@ -42,11 +42,11 @@ from tests.mattermost.stub import (
 
 ME = "/api/v4/users/me"
 POSTS = "/api/v4/posts"
-POST_OK = Reply(201, {"id": "postid", "channel_id": CHAN_ID, "message": "hi", "root_id": ""})
+POST_OK = Answer(201, {"id": "postid", "channel_id": CHAN_ID, "message": "hi", "root_id": ""})
 
 
 async def test_headers_and_path_prefix(stub: StubServer, fake_time: FakeTime) -> None:
-    stub.on("GET", "/chat/api/v4/users/me", Reply(200, BOT))
+    stub.on("GET", "/chat/api/v4/users/me", Answer(200, BOT))
     async with make_client(stub.url + "/chat/", fake_time) as mm:
         me = await mm.get_me()
     assert me == User(id=BOT_ID, username="teleport", email="teleport@localhost", is_bot=True)
@@ -57,10 +57,10 @@ async def test_headers_and_path_prefix(stub: StubServer, fake_time: FakeTime) ->
 
 
 async def test_typed_calls_send_go_shapes(client: MattermostClient, stub: StubServer) -> None:
-    stub.on("POST", "/api/v4/channels/direct", Reply(201, DM))
+    stub.on("POST", "/api/v4/channels/direct", Answer(201, DM))
     stub.on("POST", POSTS, POST_OK)
-    stub.on("PUT", "/api/v4/posts/postid", Reply(200, {"id": "postid", "channel_id": CHAN_ID, "message": "new"}))
-    stub.on("PUT", "/api/v4/posts/postid/patch", Reply(200, {"id": "postid", "channel_id": CHAN_ID}))
+    stub.on("PUT", "/api/v4/posts/postid", Answer(200, {"id": "postid", "channel_id": CHAN_ID, "message": "new"}))
+    stub.on("PUT", "/api/v4/posts/postid/patch", Answer(200, {"id": "postid", "channel_id": CHAN_ID}))
 
     dm = await client.create_direct_channel(BOT_ID, USER_ID)
     post = await client.create_post(CHAN_ID, "hi", "rootid")
@@ -80,7 +80,7 @@ async def test_typed_calls_send_go_shapes(client: MattermostClient, stub: StubSe
 
 
 async def test_path_segments_are_escaped_like_go(client: MattermostClient, stub: StubServer) -> None:
-    stub.on("GET", "/api/v4/users/email/a+b@example.com", Reply(200, user(email="a+b@example.com")))
+    stub.on("GET", "/api/v4/users/email/a+b@example.com", Answer(200, user(email="a+b@example.com")))
     await client.get_user_by_email("a+b@example.com")
     with pytest.raises(NotFound):
         await client.get_channel_by_team_and_name("..", "x/y z")
@@ -91,48 +91,50 @@ async def test_path_segments_are_escaped_like_go(client: MattermostClient, stub:
 
 ERROR_CASES = [
     pytest.param(
-        Reply(401, app_error(401, "api.context.session_expired.app_error", "Invalid or expired session.")),
+        Answer(401, app_error(401, "api.context.session_expired.app_error", "Invalid or expired session.")),
         Unauthorized, "GET /api/v4/users/me: HTTP 401 api.context.session_expired.app_error: Invalid or expired",
         id="401",
     ),
     pytest.param(
-        Reply(403, app_error(403, "api.context.permissions.app_error", "You do not have the permissions.")),
+        Answer(403, app_error(403, "api.context.permissions.app_error", "You do not have the permissions.")),
         AccessDenied, "HTTP 403 api.context.permissions.app_error", id="403",
     ),
     pytest.param(
-        Reply(404, app_error(404, "app.user.missing_account.const", "Unable to find the user.")),
+        Answer(404, app_error(404, "app.user.missing_account.const", "Unable to find the user.")),
         NotFound, "HTTP 404 app.user.missing_account.const: Unable to find the user.", id="404",
     ),
     pytest.param(
-        Reply(400, app_error(400, "api.context.invalid_url_param.app_error", "Invalid user_id.")),
+        Answer(400, app_error(400, "api.context.invalid_url_param.app_error", "Invalid user_id.")),
         Rejected, "HTTP 400 api.context.invalid_url_param.app_error", id="400",
     ),
-    pytest.param(Reply(400, "<html>bad</html>"), Rejected, "HTTP 400: <html>bad</html>", id="400-not-json"),
-    pytest.param(Reply(413, b"\xff\xfe"), Rejected, "HTTP 413", id="413-binary"),
+    pytest.param(Answer(400, "<html>bad</html>"), Rejected, "HTTP 400: <html>bad</html>", id="400-not-json"),
+    pytest.param(Answer(413, b"\xff\xfe"), Rejected, "HTTP 413", id="413-binary"),
     pytest.param(
-        Reply(500, app_error(500, "app.db.error", "Database down.")), TransientError,
+        Answer(500, app_error(500, "app.db.error", "Database down.")), TransientError,
         "HTTP 500 app.db.error: Database down.", id="500",
     ),
-    pytest.param(Reply(502, "Bad Gateway\r\n\x1b[31m"), TransientError, "HTTP 502: Bad Gateway", id="502-text"),
-    pytest.param(Reply(200, "<html>login</html>"), MalformedResponse, "not JSON", id="200-not-json"),
-    pytest.param(Reply(200, '{"id": "x", '), MalformedResponse, "not JSON", id="200-broken-json"),
-    pytest.param(Reply(200, [1, 2]), MalformedResponse, "user", id="200-array"),
-    pytest.param(Reply(200, {"username": "x"}), MalformedResponse, "field 'id'", id="200-missing-id"),
-    pytest.param(Reply(200, {"id": 5, "username": "x"}), MalformedResponse, "field 'id' must be a string", id="id-int"),
-    pytest.param(Reply(200, {"id": "", "username": "x"}), MalformedResponse, "field 'id' is empty", id="id-empty"),
+    pytest.param(Answer(502, "Bad Gateway\r\n\x1b[31m"), TransientError, "HTTP 502: Bad Gateway", id="502-text"),
+    pytest.param(Answer(200, "<html>login</html>"), MalformedResponse, "not JSON", id="200-not-json"),
+    pytest.param(Answer(200, '{"id": "x", '), MalformedResponse, "not JSON", id="200-broken-json"),
+    pytest.param(Answer(200, [1, 2]), MalformedResponse, "user", id="200-array"),
+    pytest.param(Answer(200, {"username": "x"}), MalformedResponse, "field 'id'", id="200-missing-id"),
     pytest.param(
-        Reply(200, {"id": "x", "username": "y", "is_bot": "yes"}), MalformedResponse, "'is_bot' must be a boolean",
+        Answer(200, {"id": 5, "username": "x"}), MalformedResponse, "field 'id' must be a string", id="id-int"
+    ),
+    pytest.param(Answer(200, {"id": "", "username": "x"}), MalformedResponse, "field 'id' is empty", id="id-empty"),
+    pytest.param(
+        Answer(200, {"id": "x", "username": "y", "is_bot": "yes"}), MalformedResponse, "'is_bot' must be a boolean",
         id="bool-wrong",
     ),
     pytest.param(
-        Reply(301, None, {"Location": "https://elsewhere.example/api/v4/users/me"}), Rejected, "redirects are not",
+        Answer(301, None, {"Location": "https://elsewhere.example/api/v4/users/me"}), Rejected, "redirects are not",
         id="redirect-not-followed",
     ),
 ]
 
 
 @pytest.mark.parametrize(("reply", "kind", "text"), ERROR_CASES)
-async def test_error_mapping(stub: StubServer, fake_time: FakeTime, reply: Reply, kind: type, text: str) -> None:
+async def test_error_mapping(stub: StubServer, fake_time: FakeTime, reply: Answer, kind: type, text: str) -> None:
     stub.on("GET", ME, reply)
     async with make_client(stub.url, fake_time, retry=NO_RETRY) as mm:
         with pytest.raises(SidecarError) as caught:
@@ -143,7 +145,7 @@ async def test_error_mapping(stub: StubServer, fake_time: FakeTime, reply: Reply
 
 
 async def test_rejected_carries_status_and_server_id(stub: StubServer, fake_time: FakeTime) -> None:
-    stub.on("POST", POSTS, Reply(400, app_error(400, "api.post.create_post.root_id.app_error", "Invalid RootId.")))
+    stub.on("POST", POSTS, Answer(400, app_error(400, "api.post.create_post.root_id.app_error", "Invalid RootId.")))
     async with make_client(stub.url, fake_time) as mm:
         with pytest.raises(Rejected) as caught:
             await mm.create_post(CHAN_ID, "x", "nope", pending_post_id="k")
@@ -164,7 +166,7 @@ async def test_rejected_carries_status_and_server_id(stub: StubServer, fake_time
 async def test_429_plain_text_body(
     stub: StubServer, fake_time: FakeTime, headers: dict[str, str], expected: float
 ) -> None:
-    stub.on("GET", ME, Reply(429, "limit exceeded\n", headers))
+    stub.on("GET", ME, Answer(429, "limit exceeded\n", headers))
     async with make_client(stub.url, fake_time, retry=NO_RETRY) as mm:
         with pytest.raises(RateLimited) as caught:
             await mm.get_me()
@@ -173,7 +175,7 @@ async def test_429_plain_text_body(
 
 
 async def test_timeout_is_transient(stub: StubServer, fake_time: FakeTime) -> None:
-    stub.on("GET", ME, Reply(hang=True))
+    stub.on("GET", ME, Answer(hang=True))
     async with make_client(stub.url, fake_time, retry=NO_RETRY, timeout=0.05) as mm:
         with pytest.raises(TransientError) as caught:
             await mm.get_me()
@@ -194,7 +196,7 @@ async def test_connection_refused_is_transient(fake_time: FakeTime) -> None:
 async def test_get_retries_transient_with_backoff(
     client: MattermostClient, stub: StubServer, fake_time: FakeTime
 ) -> None:
-    stub.on("GET", ME, Reply(500, app_error(500, "x", "down")), Reply(503, "busy"), Reply(200, BOT))
+    stub.on("GET", ME, Answer(500, app_error(500, "x", "down")), Answer(503, "busy"), Answer(200, BOT))
     me = await client.get_me()
     assert me.id == BOT_ID
     assert len(stub.seen) == 3
@@ -202,7 +204,7 @@ async def test_get_retries_transient_with_backoff(
 
 
 async def test_retries_are_bounded(client: MattermostClient, stub: StubServer, fake_time: FakeTime) -> None:
-    stub.on("GET", ME, Reply(500, "down"))
+    stub.on("GET", ME, Answer(500, "down"))
     with pytest.raises(TransientError):
         await client.get_me()
     assert len(stub.seen) == 4
@@ -210,14 +212,14 @@ async def test_retries_are_bounded(client: MattermostClient, stub: StubServer, f
 
 
 async def test_post_without_key_is_never_retried(client: MattermostClient, stub: StubServer) -> None:
-    stub.on("POST", POSTS, Reply(500, "down"), POST_OK)
+    stub.on("POST", POSTS, Answer(500, "down"), POST_OK)
     with pytest.raises(TransientError):
         await client.create_post(CHAN_ID, "hi")
     assert len(stub.calls("POST", POSTS)) == 1
 
 
 async def test_post_with_key_is_retried_with_the_same_key(client: MattermostClient, stub: StubServer) -> None:
-    stub.on("POST", POSTS, Reply(502, "bad gateway"), Reply(429, "limit exceeded", {"Retry-After": "2"}), POST_OK)
+    stub.on("POST", POSTS, Answer(502, "bad gateway"), Answer(429, "limit exceeded", {"Retry-After": "2"}), POST_OK)
     post = await client.create_post(CHAN_ID, "hi", pending_post_id="pendingkey")
     assert post.id == "postid"
     calls = stub.calls("POST", POSTS)
@@ -228,8 +230,8 @@ async def test_post_with_key_is_retried_with_the_same_key(client: MattermostClie
 async def test_429_on_post_pauses_every_call_and_the_post_is_resent(
     client: MattermostClient, stub: StubServer, fake_time: FakeTime
 ) -> None:
-    stub.on("POST", POSTS, Reply(429, "limit exceeded\n", {"Retry-After": "30"}), POST_OK)
-    stub.on("GET", ME, Reply(200, BOT))
+    stub.on("POST", POSTS, Answer(429, "limit exceeded\n", {"Retry-After": "30"}), POST_OK)
+    stub.on("GET", ME, Answer(200, BOT))
     post = await client.create_post(CHAN_ID, "hi")  # no key, yet safe: a 429 is refused before the handler runs
     assert post.id == "postid"
     assert fake_time.sleeps == [30]
@@ -240,8 +242,8 @@ async def test_429_on_post_pauses_every_call_and_the_post_is_resent(
 
 
 async def test_rate_limit_pauses_are_bounded_and_keep_the_gate_closed(stub: StubServer, fake_time: FakeTime) -> None:
-    stub.on("POST", POSTS, Reply(429, "limit exceeded\n", {"Retry-After": "30"}))
-    stub.on("GET", ME, Reply(200, BOT))
+    stub.on("POST", POSTS, Answer(429, "limit exceeded\n", {"Retry-After": "30"}))
+    stub.on("GET", ME, Answer(200, BOT))
     async with make_client(stub.url, fake_time, retry=RetryPolicy(rate_limited_attempts=3)) as limited:
         with pytest.raises(RateLimited):
             await limited.create_post(CHAN_ID, "hi")
@@ -255,7 +257,7 @@ async def test_rate_limit_pauses_are_bounded_and_keep_the_gate_closed(stub: Stub
 async def test_get_after_429_is_retried_after_the_reset(
     client: MattermostClient, stub: StubServer, fake_time: FakeTime
 ) -> None:
-    stub.on("GET", ME, Reply(429, "limit exceeded\n", {"X-RateLimit-Reset": "4"}), Reply(200, BOT))
+    stub.on("GET", ME, Answer(429, "limit exceeded\n", {"X-RateLimit-Reset": "4"}), Answer(200, BOT))
     assert (await client.get_me()).id == BOT_ID
     assert [s.at for s in stub.seen] == [0, 4]
     assert fake_time.sleeps == [4]
@@ -274,8 +276,8 @@ async def test_gate_holds_concurrent_calls(stub: StubServer, fake_time: FakeTime
         await released.wait()
         fake_time.now = max(fake_time.now, 10.0)
 
-    stub.on("GET", ME, Reply(429, "limit exceeded", {"Retry-After": "10"}), Reply(200, BOT))
-    stub.on("GET", "/api/v4/teams/name/myteam/channels/name/town-square", Reply(200, channel()))
+    stub.on("GET", ME, Answer(429, "limit exceeded", {"Retry-After": "10"}), Answer(200, BOT))
+    stub.on("GET", "/api/v4/teams/name/myteam/channels/name/town-square", Answer(200, channel()))
     gate = RateLimitGate(clock=fake_time.clock, sleep=held_sleep)
     async with make_client(stub.url, fake_time, sleep=held_sleep, gate=gate) as mm:
         first = asyncio.create_task(mm.get_me())
@@ -293,7 +295,7 @@ async def test_gate_holds_concurrent_calls(stub: StubServer, fake_time: FakeTime
 
 
 async def test_etag_revalidation_reuses_cached_body(client: MattermostClient, stub: StubServer) -> None:
-    stub.on("GET", ME, Reply(200, BOT, {"ETag": '"v1"'}), Reply(304, None, {"ETag": '"v1"'}))
+    stub.on("GET", ME, Answer(200, BOT, {"ETag": '"v1"'}), Answer(304, None, {"ETag": '"v1"'}))
     first = await client.get_me()
     second = await client.get_me()
     assert first == second
@@ -304,7 +306,11 @@ async def test_etag_revalidation_reuses_cached_body(client: MattermostClient, st
 async def test_etag_change_replaces_cache(client: MattermostClient, stub: StubServer) -> None:
     renamed = {**BOT, "username": "teleport2"}
     stub.on(
-        "GET", ME, Reply(200, BOT, {"ETag": "a"}), Reply(200, renamed, {"ETag": "b"}), Reply(304, None, {"ETag": "b"})
+        "GET",
+        ME,
+        Answer(200, BOT, {"ETag": "a"}),
+        Answer(200, renamed, {"ETag": "b"}),
+        Answer(304, None, {"ETag": "b"}),
     )
     await client.get_me()
     assert (await client.get_me()).username == "teleport2"
@@ -313,7 +319,7 @@ async def test_etag_change_replaces_cache(client: MattermostClient, stub: StubSe
 
 
 async def test_304_without_cached_copy_is_malformed(client: MattermostClient, stub: StubServer) -> None:
-    stub.on("GET", ME, Reply(304))
+    stub.on("GET", ME, Answer(304))
     with pytest.raises(MalformedResponse, match="no cached copy"):
         await client.get_me()
 
@@ -355,7 +361,7 @@ def test_repr_has_no_token() -> None:
 async def test_unknown_route_404_is_distinguished(client: MattermostClient, stub: StubServer) -> None:
     with pytest.raises(RouteNotFound):
         await client.get_channel_by_team_and_name("myteam", "Town Square")  # the stub's default answer
-    stub.on("GET", ME, Reply(404, app_error(404, "app.user.missing_account.const", "Unable to find the user.")))
+    stub.on("GET", ME, Answer(404, app_error(404, "app.user.missing_account.const", "Unable to find the user.")))
     with pytest.raises(NotFound) as caught:
         await client.get_me()
     assert type(caught.value) is NotFound
@@ -366,11 +372,11 @@ async def test_oversized_body_is_refused(
     stub: StubServer, fake_time: FakeTime, monkeypatch: pytest.MonkeyPatch, chunked: bool
 ) -> None:
     monkeypatch.setattr(client_module, "_MAX_BODY", 5000)
-    stub.on("GET", ME, Reply(200, {**BOT, "padding": "x" * 6000}, chunked=chunked))
+    stub.on("GET", ME, Answer(200, {**BOT, "padding": "x" * 6000}, chunked=chunked))
     async with make_client(stub.url, fake_time) as mm:
         with pytest.raises(MalformedResponse, match="larger than 5000 bytes"):
             await mm.get_me()
-    stub.on("GET", ME, Reply(200, {**BOT, "padding": "x" * 4000}, chunked=chunked))
+    stub.on("GET", ME, Answer(200, {**BOT, "padding": "x" * 4000}, chunked=chunked))
     async with make_client(stub.url, fake_time) as mm:
         assert (await mm.get_me()).id == BOT_ID
 
@@ -382,7 +388,7 @@ async def test_proxy_from_environment_is_used(
     for name in ("NO_PROXY", "no_proxy", "http_proxy"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTP_PROXY", stub.url)
-    stub.on("GET", ME, Reply(200, BOT))
+    stub.on("GET", ME, Answer(200, BOT))
     async with make_client("http://mattermost.invalid", fake_time, trust_env=True) as mm:
         assert (await mm.get_me()).id == BOT_ID
     assert stub.seen[0].headers["Host"] == "mattermost.invalid"

@@ -12,7 +12,7 @@ from sidecar.check.mattermost import diagnose_mattermost
 from sidecar.domain.errors import SidecarError
 from sidecar.mattermost.bot import MattermostBot
 from tests.mattermost.conftest import make_client
-from tests.mattermost.stub import TOKEN, FakeTime, Reply, StubServer, app_error
+from tests.mattermost.stub import TOKEN, Answer, FakeTime, StubServer, app_error
 
 
 def exception_texts(exc: BaseException) -> list[str]:
@@ -42,18 +42,18 @@ def record_texts(records: list[logging.LogRecord]) -> list[str]:
 
 
 FAILURES = [
-    pytest.param(Reply(401, app_error(401, "api.context.session_expired.app_error", "Invalid session.")), id="401"),
-    pytest.param(Reply(429, "limit exceeded\n", {"Retry-After": "1"}), id="429"),
-    pytest.param(Reply(hang=True), id="timeout"),
+    pytest.param(Answer(401, app_error(401, "api.context.session_expired.app_error", "Invalid session.")), id="401"),
+    pytest.param(Answer(429, "limit exceeded\n", {"Retry-After": "1"}), id="429"),
+    pytest.param(Answer(hang=True), id="timeout"),
     # A hostile or debugging server that echoes the Authorization header back in its error message.
-    pytest.param(Reply(500, app_error(500, "x", f"bad header BEARER {TOKEN}")), id="500-echo"),
-    pytest.param(Reply(400, f"you sent {TOKEN}"), id="400-echo-text"),
+    pytest.param(Answer(500, app_error(500, "x", f"bad header BEARER {TOKEN}")), id="500-echo"),
+    pytest.param(Answer(400, f"you sent {TOKEN}"), id="400-echo-text"),
 ]
 
 
 @pytest.mark.parametrize("reply", FAILURES)
 async def test_failing_flows_never_show_the_token(
-    stub: StubServer, fake_time: FakeTime, caplog: pytest.LogCaptureFixture, reply: Reply
+    stub: StubServer, fake_time: FakeTime, caplog: pytest.LogCaptureFixture, reply: Answer
 ) -> None:
     caplog.set_level(logging.DEBUG)
     for method, path in [
