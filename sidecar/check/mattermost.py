@@ -12,9 +12,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sidecar.domain.email import is_email
-from sidecar.domain.errors import AccessDenied, NotFound, Rejected, SidecarError, TransientError, Unauthorized
+from sidecar.domain.errors import (
+    AccessDenied,
+    NotFound,
+    Rejected,
+    RouteNotFound,
+    SidecarError,
+    TransientError,
+    Unauthorized,
+)
 from sidecar.mattermost.bot import format_error_text, split_team_channel
-from sidecar.mattermost.client import MattermostClient, RouteNotFound
+from sidecar.mattermost.client import MattermostClient
 from sidecar.mattermost.entities import ChannelInfo, Team, User
 
 TOKEN_SUBJECT = "mattermost.token"

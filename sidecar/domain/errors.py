@@ -14,6 +14,7 @@
     │   ├── Unauthorized       the token or certificate is refused (401 / UNAUTHENTICATED)
     │   ├── AccessDenied       authenticated but not allowed (403 / PERMISSION_DENIED)
     │   ├── NotFound           the thing does not exist (404 / NOT_FOUND)
+    │   │   └── RouteNotFound  Mattermost has no such API route (older server): try another way or report
     │   ├── Rejected           the server refused the input (other 4xx / INVALID_ARGUMENT)
     │   ├── Unimplemented      the server lacks the RPC (UNIMPLEMENTED): fall back to an older one or report
     │   ├── RecipientError     a configured recipient cannot be resolved; `hint` says how to fix it
@@ -58,6 +59,7 @@ __all__ = [
     "Rejected",
     "ResolutionConflict",
     "RetryableStepsFailed",
+    "RouteNotFound",
     "SidecarError",
     "StartupError",
     "StepFailure",
@@ -137,6 +139,11 @@ class AccessDenied(PermanentError):
 
 class NotFound(PermanentError):
     """The target does not exist."""
+
+
+class RouteNotFound(NotFound):
+    """404 `api.context.404.app_error`: the server has no such API route (an invalid name, or an older
+    server or a fake without the endpoint), as opposed to a missing user, team or channel."""
 
 
 class Rejected(PermanentError):

@@ -34,6 +34,7 @@ from sidecar.domain.errors import (
     NotFound,
     RateLimited,
     Rejected,
+    RouteNotFound,
     SidecarError,
     TransientError,
     Unauthorized,
@@ -60,11 +61,6 @@ _MAX_BODY: Final = 8 * 1024 * 1024
 _PATH_SAFE: Final = "$&+:=@"
 _ROUTE_404_ID: Final = "api.context.404.app_error"
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]+")
-
-
-class RouteNotFound(NotFound):
-    """404 `api.context.404.app_error`: the server has no such API route (an invalid name, or an older
-    server or a fake without the endpoint), as opposed to a missing user, team or channel."""
 
 
 @dataclass(frozen=True)

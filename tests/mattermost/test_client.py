@@ -15,12 +15,13 @@ from sidecar.domain.errors import (
     NotFound,
     RateLimited,
     Rejected,
+    RouteNotFound,
     SidecarError,
     TransientError,
     Unauthorized,
 )
 from sidecar.mattermost import client as client_module
-from sidecar.mattermost.client import MattermostClient, RouteNotFound
+from sidecar.mattermost.client import MattermostClient
 from sidecar.mattermost.entities import ChannelInfo, Post, User
 from sidecar.mattermost.ratelimit import RateLimitGate
 from sidecar.mattermost.retry import NO_RETRY, RetryPolicy
