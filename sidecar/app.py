@@ -1,6 +1,6 @@
 """Wiring and lifecycle of the running plugin (`teleport-mattermost start`).
 
-Startup, in the Go plugin's order (reference go-plugin-behavior.md §4):
+Startup, in the Go plugin's order (TP `integrations/access/common/app.go` and `accessrequest/app.go`):
   credentials (expiry) → Teleport connection → Ping + minimum version (within 10 s) → cluster name and, on
   Enterprise, the Web UI link → Mattermost health check → watcher (ready after INIT) → "Plugin is ready".
 Shutdown: SIGTERM or a first SIGINT stop intake, let in-flight events finish (15 s in all), close the

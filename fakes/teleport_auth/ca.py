@@ -12,7 +12,7 @@ Creation is lock-free and safe against concurrent `serve` and `sign`: everything
 temporary directory which is then renamed to `ca/`. Renaming onto an existing directory fails, so the first
 writer wins and the loser discards its copy and loads the winner's.
 
-Certificate subjects follow Teleport's `lib/tlsca` encoding (reference §8): CN = user, O = roles, cluster name in
+Certificate subjects follow Teleport's `lib/tlsca/ca.go` `Subject` encoding: CN = user, O = roles, cluster name in
 OID 1.3.9999.1.7, traits as JSON in PostalCode. CA subjects carry the cluster name as CN and O, like Teleport.
 """
 
@@ -244,7 +244,8 @@ class IssuedIdentity:
         return _openssh_public(self.key)
 
     def identity_file_bytes(self) -> bytes:
-        """The identity file exactly as Teleport writes it (reference §6.1).
+        """The identity file exactly as Teleport writes it (upstream `api/identityfile/identityfile.go`
+        `encodeIdentityFile`).
 
         Order: private key, SSH cert line, TLS cert, `@cert-authority` lines, TLS Host CA certs; every block
         is followed by a newline unless it already ends with one.

@@ -1,6 +1,7 @@
 """Errors raised by the fake Auth's state and policy code, one class per Teleport `trace` error kind.
 
-The gRPC layer maps them to status codes exactly as Teleport's `trail` package does (reference §5.6), so the
+The gRPC layer maps them to status codes exactly as Teleport's `trail` package does (upstream `gravitational/trace`
+`trail/trail.go`), so the
 state and RBAC modules stay free of grpc and can be unit tested directly.
 """
 

@@ -117,7 +117,8 @@ def _run_sign(args: argparse.Namespace) -> int:
 
 
 def write_tbot_destination(destination: Path, authority: ClusterAuthority, issued: IssuedIdentity) -> None:
-    """Write tbot's identity output files (reference §6.5), each atomically; `identity` goes last.
+    """Write tbot's identity output files (upstream `lib/tbot/config/output_identity.go`), each atomically;
+    `identity` goes last.
 
     Writing the identity file last means a reader that notices it changed finds the other files already renewed.
     """

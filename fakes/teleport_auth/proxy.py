@@ -1,4 +1,5 @@
-"""The fake Proxy web port with TLS routing (reference §7.3).
+"""The fake Proxy web port with TLS routing (upstream `lib/srv/alpnproxy`, the ALPN values of `api/client/client.go`
+`ConfigureALPN`).
 
 Every connection's TLS ClientHello is read (not answered) and its ALPN extension parsed. When the first offered
 protocol is `teleport-auth@<hex cluster name>.teleport.cluster.local`, the raw bytes are piped to the Auth

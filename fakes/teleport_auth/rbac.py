@@ -1,6 +1,7 @@
 """Who the caller is and what the seed's roles allow it to do.
 
-The caller comes from the verified client certificate (reference §8): CN = user, O = roles, OID 1.3.9999.1.7 =
+The caller comes from the verified client certificate (upstream `lib/tlsca/ca.go` `FromSubject`): CN = user, O =
+roles, OID 1.3.9999.1.7 =
 cluster. Permissions come from the seed's roles named in the certificate (roles unknown to the seed grant
 nothing), mirroring how a real cluster trusts the roles it signed into the certificate.
 """

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 USERS_FILE = "users.toml"
 EDITIONS = ("oss", "enterprise")
 
-#: Server keepalive policy (reference §5.7, Teleport MinTime = 1 min, PermitWithoutStream): client pings are
+#: Server keepalive policy (upstream `lib/auth/grpcserver.go`: MinTime = 1 min, PermitWithoutStream): client pings are
 #: accepted every 60 s even without active calls (a little slack for timer jitter); a client pinging much more
 #: often gets GOAWAY "too_many_pings" after gRPC's default ping strikes, as with the real Auth server.
 GRPC_SERVER_OPTIONS = (
@@ -186,7 +186,8 @@ class FakeAuthServer:
         return ctx
 
     def _find_document(self) -> dict[str, Any]:
-        """`/webapi/find`: what Go clients read to discover TLS routing (reference §7.4)."""
+        """`/webapi/find`: what Go clients read to discover TLS routing (upstream `lib/web/apiserver.go` `find`, read
+        by `api/client/webclient`)."""
         public = self.info.proxy_public_addr
         return {
             "proxy": {

@@ -1,9 +1,11 @@
 """The gRPC servicers: `proto.AuthService` and `teleport.users.v1.UsersService` over `AuthState`.
 
 Each RPC applies injected faults, identifies the caller from the verified client certificate, delegates to the
-state, and maps `errors.AuthError` classes to status codes (reference §5.6). Responses carry the header
+state, and maps `errors.AuthError` classes to status codes (upstream `gravitational/trace` `trail/trail.go`).
+Responses carry the header
 `version: <server version>` like Teleport's. Clients sending a `version` header below the previous major are
-refused with PERMISSION_DENIED (reference §5.7); clients sending none are accepted.
+refused with PERMISSION_DENIED (upstream `lib/auth/middleware.go` `ValidateClientVersion`); clients sending none are
+accepted.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Who gets the root posts: raw recipient strings from the request and config, then channels.
 
-Raw recipients follow Go's `getMessageRecipients` without access monitoring rules (§5.6):
+Raw recipients follow Go's `getMessageRecipients` without access monitoring rules (TP
+`integrations/access/accessrequest/app.go`):
 suggested reviewers that are valid emails, plus per requested role the `role_to_recipients` list
 (or the "*" list when the role has none), deduplicated in first-seen order (Go's set is unordered).
 Each string is then resolved through ChatPort.resolve; one that fails is skipped with a WARN naming

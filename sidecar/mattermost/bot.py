@@ -42,7 +42,7 @@ DEFAULT_RESOLVE_TTL = 300.0
 
 # GO (TP mattermost/bot.go FetchRecipient); {name} is %q-quoted.
 RECIPIENT_FORMAT = 'Recipient must be either a user email or a channel in the format "team/channel" but got {name}'
-# GO log messages (go-plugin-behavior.md §8).
+# GO log messages (TP `integrations/access/mattermost/bot.go`).
 LOOKUP_DM_FAILED = "Failed to lookup direct channel info"
 LOOKUP_CHANNEL_FAILED = "Failed to lookup channel info"
 

@@ -8,7 +8,8 @@ header.
 
 Retry rule: GET and PUT are retried; POST /channels/direct is idempotent on the server and retried;
 POST /posts is retried only when it carries a `pending_post_id`, which the server deduplicates for
-30 s (mattermost-api.md §11). A 429 pauses every call of this client until the server's reset time.
+30 s (upstream Mattermost `server/channels/app/post.go`, `deduplicateCreatePost`). A 429 pauses every call of this
+client until the server's reset time.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """A loopback bridge that lets grpcio reach Teleport Auth through a Proxy with TLS routing.
 
 grpcio cannot offer custom ALPN values, but the Proxy routes a connection to Auth only when the ClientHello offers
-`teleport-auth@<hex cluster>.teleport.cluster.local` (reference §7.3). So the gRPC channel talks plaintext HTTP/2 to
+`teleport-auth@<hex cluster>.teleport.cluster.local` (upstream `api/client/client.go` `ConfigureALPN`). So the gRPC
+channel talks plaintext HTTP/2 to
 a listener on 127.0.0.1, and for each accepted connection the bridge opens TLS to the proxy itself (python `ssl`,
 SNI `teleport.cluster.local`, the identity's CAs and client certificate, the custom ALPN list) and pipes the bytes.
 The Proxy forwards the TLS session unopened, so the handshake runs end to end with Auth.

@@ -1,6 +1,6 @@
 """Protobuf messages ↔ the engine's domain values (sidecar/domain/model.py).
 
-Wire facts applied here (reference §1, §3):
+Wire facts applied here (upstream `api/proto/teleport/legacy/types/types.proto` and Go's protobuf conventions):
 * a Timestamp that is absent, or holds Go's zero time (seconds == -62135596800), means "unset";
 * resource IDs are shown as Teleport's canonical `/<cluster>/<kind>/<name>[/<sub-resource>]`;
 * `wrappers.LabelValues` is Go's `map[string][]string`.

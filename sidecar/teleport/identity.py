@@ -1,6 +1,7 @@
 """Teleport identities: an identity file (`tctl auth sign --format file`, tbot) or a key pair (`--format tls`).
 
-The identity file is parsed the way Teleport's Go client does it (reference §6.3): line by line, a line whose first
+The identity file is parsed the way Teleport's Go client does it (upstream `api/identityfile/identityfile.go`
+`decodeIdentityFile`): line by line, a line whose first
 token looks like `<type>-cert-vNN@openssh.com` is the SSH certificate, `@cert-authority` lines are SSH CAs, and
 PEM blocks are taken by position: the first is the private key, the second the TLS certificate, the rest the TLS CA
 certificates. Everything else is ignored.
@@ -208,7 +209,8 @@ def _build(
 
 
 def load_identity_file(path: Path | str, *, now: datetime | None = None) -> Identity:
-    """Parse an identity file (reference §6.3). Raises IdentityError naming the file and the problem."""
+    """Parse an identity file as Teleport's `decodeIdentityFile` does. Raises IdentityError naming the file and the
+    problem."""
     path = Path(path)
     label = f"identity file {path}"
     parsed = _scan(_read(path, "identity file"), label)

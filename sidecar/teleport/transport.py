@@ -1,16 +1,18 @@
 """grpc.aio channels to Teleport Auth, and the provider that swaps them when the identity file is renewed.
 
-Two transports (reference §7):
+Two transports (how Go connects: upstream `api/client/client.go` `connect`):
 
 * direct: mTLS straight to Auth (`host:3025`), SNI and verified name `teleport.cluster.local`, ALPN `h2`
   (grpc offers it itself);
 * TLS routing: through a Proxy's web port, with ALPN `teleport-auth@<hex cluster>.teleport.cluster.local`; grpcio
   cannot offer that, so a loopback AlpnBridge does the TLS and the channel speaks plaintext HTTP/2 to the bridge.
 
-The SSH reverse-tunnel transport that the Go plugins can also use (§7.4, ALPN `teleport-reversetunnel`) is NOT
+The SSH reverse-tunnel transport that the Go plugins can also use (`api/client/client.go` `proxyConnect`, ALPN
+`teleport-reversetunnel`) is NOT
 supported: TLS routing reaches the same Auth service with the same user certificate and needs no SSH stack.
 
-Channels send no `version` metadata header (so a v18 Auth server skips its client-version check, §5.7) and send
+Channels send no `version` metadata header (so a v18 Auth server skips its client-version check, upstream
+`lib/auth/middleware.go` `ValidateClientVersion`) and send
 keepalive pings no more often than every 60 s, the minimum a real Auth server tolerates.
 """
 
@@ -41,7 +43,7 @@ AUTH_PORT = 3025
 RELOAD_FAILED = "Failed to reload identity file from disk."
 
 # Teleport's client pings every minute with a 3-minute timeout, and Auth refuses pings more often than once a
-# minute (reference §5.7). No option here adds metadata to calls.
+# minute (upstream `api/client/client.go` and `lib/auth/grpcserver.go`). No option here adds metadata to calls.
 KEEPALIVE_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.keepalive_time_ms", 60_000),
     ("grpc.keepalive_timeout_ms", 180_000),
