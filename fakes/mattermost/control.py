@@ -26,7 +26,7 @@ from typing import Any
 
 from aiohttp import web
 
-from fakes.mattermost import wire
+from fakes.mattermost import payloads, teams, users
 from fakes.mattermost.faults import Fault, FaultBook, FaultSpec, FaultSpecError
 from fakes.mattermost.ratelimit import RateLimiter
 from fakes.mattermost.records import EphemeralPost
@@ -152,7 +152,7 @@ class Control:
                  "props": copy.deepcopy(e.props)}
                 for e in self.state.history.get(post.id, [])
             ]
-            out.append(PostRecord(wire.post_json(post, self.state, strip_integrations=False), history))
+            out.append(PostRecord(payloads.post_json(post, self.state, strip_integrations=False), history))
         return out
 
     def summary(self) -> list[ChannelSummary]:
@@ -170,14 +170,14 @@ class Control:
 
     def user_id(self, username: str) -> str:
         """Id of a user by username (KeyError when unknown)."""
-        user = self.state.user_by_username(username)
+        user = users.user_by_username(self.state, username)
         if user is None:
             raise KeyError(username)
         return user.id
 
     def channel_id(self, team: str, name: str) -> str:
         """Id of a team channel by team and channel name (KeyError when unknown)."""
-        team_record = self.state.team_by_name(team)
+        team_record = teams.team_by_name(self.state, team)
         if team_record is not None:
             for channel in self.state.channels.values():
                 if channel.team_id == team_record.id and channel.name == name:
@@ -187,12 +187,12 @@ class Control:
     def seed_ids(self) -> dict[str, Any]:
         """Ids of users, teams and channels; seeded tokens (this is a test server)."""
         state = self.state
-        teams = {t.id: t.name for t in state.teams.values()}
+        team_names = {t.id: t.name for t in state.teams.values()}
         return {
             "users": {u.username: u.id for u in state.users.values()},
             "teams": {t.name: t.id for t in state.teams.values()},
             "channels": {
-                f"{teams[c.team_id]}/{c.name}": c.id for c in state.channels.values() if c.team_id in teams
+                f"{team_names[c.team_id]}/{c.name}": c.id for c in state.channels.values() if c.team_id in team_names
             },
             "tokens": {state.users[t.user_id].username: t.token for t in state.tokens.values()},
         }

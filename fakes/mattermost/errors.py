@@ -13,7 +13,7 @@ class ApiError(Exception):
         self.status = status
         self.error_id = error_id
         self.message = message
-        # Kept for the fake's own diagnostics; the wire body carries "" like a production server.
+        # Kept for the fake's own diagnostics; the response body carries "" like a production server.
         self.detailed = detailed
 
     def body(self, request_id: str | None) -> dict[str, Any]:

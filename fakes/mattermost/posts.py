@@ -1,4 +1,4 @@
-"""Post operations: create (with validation and deduplication), read, update, patch, threads, pages.
+"""Posts: create (with validation and deduplication), read, update, patch, threads, pages, ephemeral posts.
 
 Functions take the `State` and the caller and raise `ApiError` where the real server does.
 """
@@ -11,8 +11,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from fakes.mattermost import errors
-from fakes.mattermost.records import Channel, Post, PostEvent, PostPage, User
+from fakes.mattermost import channels, errors
+from fakes.mattermost.records import Channel, EphemeralPost, Post, PostEvent, PostPage, User
 from fakes.mattermost.state import State
 
 #: `PendingPostIDsCacheTTL` of the real server.
@@ -28,7 +28,7 @@ def create_post(state: State, caller: User, body: dict[str, Any]) -> tuple[Post,
     """`POST /posts`: returns the post and the pending id to echo (\"\" when deduplicated)."""
     channel_id = body.get("channel_id", "")
     channel = state.channels.get(channel_id) if isinstance(channel_id, str) else None
-    if channel is None or not (caller.is_admin or state.is_channel_member(caller.id, channel.id)):
+    if channel is None or not (caller.is_admin or channels.is_channel_member(state, caller.id, channel.id)):
         # The permission check runs before the channel lookup: unknown channels are 403 too.
         raise errors.forbidden(caller.id, "create_post")
     pending = body.get("pending_post_id", "")
@@ -40,7 +40,7 @@ def create_post(state: State, caller: User, body: dict[str, Any]) -> tuple[Post,
         seen = state.pending_posts.get(pending)
         if seen is not None:
             earlier = state.posts.get(seen[0])
-            if earlier is not None and state.can_read_channel(caller, state.channels[earlier.channel_id]):
+            if earlier is not None and channels.can_read_channel(state, caller, state.channels[earlier.channel_id]):
                 return earlier, ""
     message, root_id, post_type, props, file_ids = _post_fields(body)
     _validate_message(state, message, props)
@@ -110,9 +110,22 @@ def readable_post(state: State, caller: User, post_id: str) -> tuple[Post, Chann
     if post is None or post.delete_at != 0:
         raise errors.post_not_found()
     channel = state.channels[post.channel_id]
-    if not state.can_read_channel(caller, channel):
+    if not channels.can_read_channel(state, caller, channel):
         raise errors.forbidden(caller.id, "read_channel")
     return post, channel
+
+
+def thread_stats(state: State, root_id: str) -> tuple[int, int]:
+    """(reply count, last reply time) of a thread."""
+    replies = [p for p in state.posts.values() if p.root_id == root_id and p.delete_at == 0]
+    return len(replies), max((p.create_at for p in replies), default=0)
+
+
+def add_ephemeral(state: State, user_id: str, channel_id: str, root_id: str, message: str) -> EphemeralPost:
+    """Record an ephemeral post shown only to `user_id`."""
+    record = EphemeralPost(state.new_id(), user_id, channel_id, root_id, message, state.now())
+    state.ephemeral.append(record)
+    return record
 
 
 def _editable_post(state: State, caller: User, post_id: str) -> Post:
@@ -120,7 +133,7 @@ def _editable_post(state: State, caller: User, post_id: str) -> Post:
     if post is None or post.delete_at != 0:
         raise errors.forbidden(caller.id, "edit_post")
     channel = state.channels[post.channel_id]
-    if not (caller.is_admin or state.is_channel_member(caller.id, channel.id)):
+    if not (caller.is_admin or channels.is_channel_member(state, caller.id, channel.id)):
         raise errors.forbidden(caller.id, "edit_post")
     if post.user_id != caller.id and not caller.is_admin:
         raise errors.forbidden(caller.id, "edit_others_posts")
@@ -244,7 +257,7 @@ def channel_posts(
 ) -> PostPage:
     """`GET /channels/{id}/posts`: newest first, by page, or everything changed after `since`."""
     channel = state.channels.get(channel_id)
-    if channel is None or not state.can_read_channel(caller, channel):
+    if channel is None or not channels.can_read_channel(state, caller, channel):
         raise errors.forbidden(caller.id, "read_channel")
     posts = sorted(
         (p for p in state.posts.values() if p.channel_id == channel.id and p.delete_at == 0),

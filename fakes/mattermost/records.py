@@ -113,7 +113,7 @@ class TeamMember:
 
 @dataclass
 class Post:
-    """A stored post. `props` keeps action integrations; they are stripped only on the wire."""
+    """A stored post. `props` keeps action integrations; they are stripped only in responses (payloads.py)."""
 
     id: str
     seq: int

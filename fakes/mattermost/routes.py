@@ -1,4 +1,4 @@
-"""The /api/v4 handlers: parse the request, call the state, render the real server's JSON and status."""
+"""The /api/v4 handlers: parse the request, call the resource operations, render the real server's JSON and status."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from fakes.mattermost import errors, posts, wire
+from fakes.mattermost import channels, errors, payloads, posts, teams, users
 from fakes.mattermost.ids import random_id
 from fakes.mattermost.records import Session
 from fakes.mattermost.state import State
@@ -27,7 +27,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def json_response(value: Any, status: int = 200) -> web.Response:
     """A JSON answer with `Content-Type: application/json` exactly (no charset)."""
-    response = web.Response(body=wire.encode(value), status=status)
+    response = web.Response(body=payloads.encode(value), status=status)
     response.headers["Content-Type"] = "application/json"
     return response
 
@@ -127,7 +127,7 @@ class Api:
 
     async def ping(self, request: web.Request) -> web.Response:
         """`GET /system/ping`."""
-        return json_response(wire.ping_json())
+        return json_response(payloads.ping_json())
 
     def _user_id(self, request: web.Request, session: Session) -> str:
         user_id = request.match_info["user_id"]
@@ -140,72 +140,72 @@ class Api:
     async def get_user(self, request: web.Request) -> web.Response:
         """`GET /users/{user_id}` (also `me`)."""
         session = session_of(request)
-        user = self.state.get_user(session.user, self._user_id(request, session))
-        return json_response(wire.user_json(user, session.user))
+        user = users.get_user(self.state, session.user, self._user_id(request, session))
+        return json_response(payloads.user_json(user, session.user))
 
     async def user_by_email(self, request: web.Request) -> web.Response:
         """`GET /users/email/{email}`."""
         session = session_of(request)
-        user = self.state.get_user_by_email(session.user, request.match_info["email"])
-        return json_response(wire.user_json(user, session.user))
+        user = users.get_user_by_email(self.state, session.user, request.match_info["email"])
+        return json_response(payloads.user_json(user, session.user))
 
     async def user_by_username(self, request: web.Request) -> web.Response:
         """`GET /users/username/{username}`."""
         session = session_of(request)
-        user = self.state.get_user_by_username(session.user, request.match_info["username"])
-        return json_response(wire.user_json(user, session.user))
+        user = users.get_user_by_username(self.state, session.user, request.match_info["username"])
+        return json_response(payloads.user_json(user, session.user))
 
     async def users_by_ids(self, request: web.Request) -> web.Response:
         """`POST /users/ids` (200, unknown ids skipped)."""
         session = session_of(request)
         ids = await read_id_list(request, "user_ids", self._max_body)
-        users = self.state.get_users_by_ids(session.user, ids)
-        return json_response([wire.user_json(u, session.user) for u in users])
+        found = users.get_users_by_ids(self.state, session.user, ids)
+        return json_response([payloads.user_json(u, session.user) for u in found])
 
     async def create_user(self, request: web.Request) -> web.Response:
         """`POST /users` (201)."""
         caller = request[SESSION_KEY].user if SESSION_KEY in request else None
         body = await read_object(request, "user", self._max_body)
-        user = self.state.create_user(caller, body)
+        user = users.create_user(self.state, caller, body)
         viewer = caller if caller is not None else user
-        return json_response(wire.user_json(user, viewer), status=201)
+        return json_response(payloads.user_json(user, viewer), status=201)
 
     async def create_bot(self, request: web.Request) -> web.Response:
         """`POST /bots` (201)."""
         session = session_of(request)
         body = await read_object(request, "bot", self._max_body)
-        bot = self.state.create_bot(session.user, body)
-        return json_response(wire.bot_json(bot), status=201)
+        bot = users.create_bot(self.state, session.user, body)
+        return json_response(payloads.bot_json(bot), status=201)
 
     async def create_token(self, request: web.Request) -> web.Response:
         """`POST /users/{user_id}/tokens` (200, not the spec's 201)."""
         session = session_of(request)
         body = await read_object(request, "token", self._max_body)
-        token = self.state.create_token(session.user, self._user_id(request, session), body)
-        return json_response(wire.token_json(token))
+        token = users.create_token(self.state, session.user, self._user_id(request, session), body)
+        return json_response(payloads.token_json(token))
 
     # ------------------------------------------------------------------ teams, channels
 
     async def team_by_name(self, request: web.Request) -> web.Response:
         """`GET /teams/name/{name}`."""
         session = session_of(request)
-        team = self.state.get_team_by_name(session.user, request.match_info["team_name"])
-        return json_response(wire.team_json(team, session.user))
+        team = teams.get_team_by_name(self.state, session.user, request.match_info["team_name"])
+        return json_response(payloads.team_json(team, session.user))
 
     async def channel_by_names(self, request: web.Request) -> web.Response:
         """`GET /teams/name/{team}/channels/name/{channel}`."""
         session = session_of(request)
-        channel = self.state.get_channel_by_names(
-            session.user, request.match_info["team_name"], request.match_info["channel_name"]
+        channel = channels.get_channel_by_names(
+            self.state, session.user, request.match_info["team_name"], request.match_info["channel_name"]
         )
-        return json_response(wire.channel_json(channel))
+        return json_response(payloads.channel_json(channel))
 
     async def create_direct(self, request: web.Request) -> web.Response:
         """`POST /channels/direct` (201, also when the DM already exists)."""
         session = session_of(request)
         ids = await read_id_list(request, "user_ids", self._max_body)
-        channel = self.state.create_direct_channel(session.user, ids)
-        return json_response(wire.channel_json(channel), status=201)
+        channel = channels.create_direct_channel(self.state, session.user, ids)
+        return json_response(payloads.channel_json(channel), status=201)
 
     async def add_channel_member(self, request: web.Request) -> web.Response:
         """`POST /channels/{id}/members`: `user_id` → one member, `user_ids` → a list (201)."""
@@ -219,26 +219,27 @@ class Api:
             ids = list(many)
         else:
             raise errors.invalid_body_param("user_id or user_ids")
-        members = self.state.add_channel_member(session.user, request.match_info["channel_id"], ids)
+        members = channels.add_channel_member(self.state, session.user, request.match_info["channel_id"], ids)
         if isinstance(single, str) and single:
-            return json_response(wire.channel_member_json(members[0]), status=201)
-        return json_response([wire.channel_member_json(m) for m in members], status=201)
+            return json_response(payloads.channel_member_json(members[0]), status=201)
+        return json_response([payloads.channel_member_json(m) for m in members], status=201)
 
     async def get_channel_member(self, request: web.Request) -> web.Response:
         """`GET /channels/{id}/members/{user_id}` (also `me`)."""
         session = session_of(request)
-        member = self.state.get_channel_member(
-            session.user, request.match_info["channel_id"], self._user_id(request, session)
+        member = channels.get_channel_member(
+            self.state, session.user, request.match_info["channel_id"], self._user_id(request, session)
         )
-        return json_response(wire.channel_member_json(member))
+        return json_response(payloads.channel_member_json(member))
 
     async def team_public_channels(self, request: web.Request) -> web.Response:
         """`GET /teams/{id}/channels`: public channels, paged."""
         session = session_of(request)
         per_page = min(_int_query(request, "per_page", PER_PAGE_DEFAULT), PER_PAGE_MAXIMUM)
         page = _int_query(request, "page", 0)
-        channels = self.state.public_channels_of_team(session.user, request.match_info["team_id"], page, per_page)
-        return json_response([wire.channel_json(c) for c in channels])
+        team_id = request.match_info["team_id"]
+        listed = channels.public_channels_of_team(self.state, session.user, team_id, page, per_page)
+        return json_response([payloads.channel_json(c) for c in listed])
 
     async def add_team_member(self, request: web.Request) -> web.Response:
         """`POST /teams/{id}/members` (201)."""
@@ -250,8 +251,8 @@ class Api:
             raise errors.invalid_param("team_id")
         if not isinstance(user_id, str) or not user_id:
             raise errors.invalid_param("user_id")
-        member = self.state.add_team_member(session.user, team_id, user_id)
-        return json_response(wire.team_member_json(member), status=201)
+        member = teams.add_team_member(self.state, session.user, team_id, user_id)
+        return json_response(payloads.team_member_json(member), status=201)
 
     # ------------------------------------------------------------------ posts
 
@@ -260,27 +261,27 @@ class Api:
         session = session_of(request)
         body = await read_object(request, "post", self._max_body)
         post, pending = posts.create_post(self.state, session.user, body)
-        return json_response(wire.post_json(post, self.state, pending), status=201)
+        return json_response(payloads.post_json(post, self.state, pending), status=201)
 
     async def get_post(self, request: web.Request) -> web.Response:
         """`GET /posts/{id}`."""
         session = session_of(request)
         post, _ = posts.readable_post(self.state, session.user, request.match_info["post_id"])
-        return json_response(wire.post_json(post, self.state))
+        return json_response(payloads.post_json(post, self.state))
 
     async def update_post(self, request: web.Request) -> web.Response:
         """`PUT /posts/{id}`: full replacement of the editable fields."""
         session = session_of(request)
         body = await read_object(request, "post", self._max_body)
         post = posts.update_post(self.state, session.user, request.match_info["post_id"], body)
-        return json_response(wire.post_json(post, self.state))
+        return json_response(payloads.post_json(post, self.state))
 
     async def patch_post(self, request: web.Request) -> web.Response:
         """`PUT /posts/{id}/patch`: only the given fields."""
         session = session_of(request)
         body = await read_object(request, "patch", self._max_body)
         post = posts.patch_post(self.state, session.user, request.match_info["post_id"], body)
-        return json_response(wire.post_json(post, self.state))
+        return json_response(payloads.post_json(post, self.state))
 
     async def thread(self, request: web.Request) -> web.Response:
         """`GET /posts/{id}/thread`."""
@@ -296,7 +297,7 @@ class Api:
             _int_query(request, "fromCreateAt", 0),
             direction,
         )
-        return json_response(wire.post_list_json(page, self.state))
+        return json_response(payloads.post_list_json(page, self.state))
 
     async def channel_posts(self, request: web.Request) -> web.Response:
         """`GET /channels/{id}/posts` (page/per_page, since, before, after)."""
@@ -310,7 +311,7 @@ class Api:
             raise errors.invalid_url_param("since")
         channel_id = request.match_info["channel_id"]
         page_result = posts.channel_posts(self.state, session.user, channel_id, page, per_page, since, before, after)
-        return json_response(wire.post_list_json(page_result, self.state))
+        return json_response(payloads.post_list_json(page_result, self.state))
 
     async def post_action(self, request: web.Request) -> web.Response:
         """`POST /posts/{id}/actions/{action_id}`: call the button's integration, apply its answer."""
@@ -362,7 +363,7 @@ class Api:
             posts.apply_action_update(self.state, session.user, post, update)
         ephemeral = answer.get("ephemeral_text")
         if isinstance(ephemeral, str) and ephemeral:
-            self.state.add_ephemeral(session.user.id, channel.id, post.root_id or post.id, ephemeral)
+            posts.add_ephemeral(self.state, session.user.id, channel.id, post.root_id or post.id, ephemeral)
         return json_response({"status": "OK", "trigger_id": trigger_id})
 
     async def _call_integration(self, url: str, payload: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""`FakeMattermost`: the aiohttp server as an async context manager, plus the wire middleware.
+"""`FakeMattermost`: the aiohttp server as an async context manager, plus the HTTP middleware.
 
 The middleware does, in order, what the real server's handler chain does around a handler:
 fault injection (test only), rate limiting, request id and standard headers, the `Handle404` answer
@@ -16,7 +16,7 @@ from types import TracebackType
 import aiohttp
 from aiohttp import web
 
-from fakes.mattermost import errors
+from fakes.mattermost import errors, users
 from fakes.mattermost.auth import COOKIE_NAME, TokenSource, csrf_ok, find_token
 from fakes.mattermost.clock import Clock, SystemClock, millis
 from fakes.mattermost.config import SERVER_VERSION, VERSION_ID, ServerConfig
@@ -101,6 +101,7 @@ class FakeMattermost:
 
     async def start(self) -> None:
         """Bind and serve; `url` is valid afterwards."""
+        self._closing.clear()  # a server may be started again after `stop()`
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         # A generous aiohttp limit: the 413 check of MaximumPayloadSizeBytes is ours.
         app = web.Application(middlewares=[self._middleware], client_max_size=self.config.max_payload_bytes * 4)
@@ -124,6 +125,8 @@ class FakeMattermost:
 
     async def stop(self) -> None:
         """Stop serving and release the socket (safe to call twice)."""
+        # Set before the runner's cleanup, which waits for running handlers: requests held by a latency or
+        # hang fault end now instead of holding the shutdown for the rest of their delay.
         self._closing.set()
         await self._cleanup()
 
@@ -162,11 +165,16 @@ class FakeMattermost:
             return web.json_response({"error": "the /fake/ routes need the admin token as a Bearer token"}, status=401)
         return await handler(request)
 
+    async def _hold(self, ms: int) -> bool:
+        """Wait `ms` milliseconds, or less if the server starts closing; True when it is closing."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), ms / 1000)
+        return self._closing.is_set()
+
     async def _drop(self, request: web.Request, plan: FaultPlan) -> None:
         if plan.hang_ms:
             # Hold the connection (the client may time out first) unless the server is stopping.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), plan.hang_ms / 1000)
+            await self._hold(plan.hang_ms)
         transport = request.transport
         if transport is not None:
             transport.abort()
@@ -176,8 +184,9 @@ class FakeMattermost:
     ) -> web.StreamResponse:
         if plan.outage:
             raise _Dropped
-        if plan.latency_ms:
-            await asyncio.sleep(plan.latency_ms / 1000)
+        if plan.latency_ms and await self._hold(plan.latency_ms):
+            # A closing server does not answer what it was still delaying: the connection just goes away.
+            raise _Dropped
         rate_headers: dict[str, str] = {}
         if self.limiter is not None:
             found = find_token(request)
@@ -208,7 +217,7 @@ class FakeMattermost:
         found = find_token(request)
         try:
             if found.token:
-                session = self.state.session_for(found.token)
+                session = users.session_for(self.state, found.token)
                 if found.source is TokenSource.QUERY:
                     if required:
                         raise errors.token_in_query()

@@ -16,7 +16,7 @@ from fakes.mattermost.server import FakeMattermost
 
 
 @dataclass
-class Reply:
+class Response:
     """A finished HTTP exchange."""
 
     status: int
@@ -45,7 +45,7 @@ class Client:
         *,
         raw: bytes | None = None,
         headers: dict[str, str] | None = None,
-    ) -> Reply:
+    ) -> Response:
         """One request; `body` is JSON-encoded, `raw` is sent as is."""
         sent = {"Accept": "application/json"}
         if token is not None:
@@ -58,7 +58,7 @@ class Client:
         sent.update(headers or {})
         async with self.session.request(method, self.base + path, data=data, headers=sent) as response:
             payload = await response.read()
-            return Reply(response.status, CIMultiDict(response.headers), payload)
+            return Response(response.status, CIMultiDict(response.headers), payload)
 
 
 @pytest.fixture

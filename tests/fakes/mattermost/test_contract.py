@@ -24,7 +24,7 @@ from openapi_core.templating.responses.exceptions import ResponseNotFound
 from fakes.mattermost.clock import ManualClock
 from fakes.mattermost.ratelimit import RateLimitConfig
 from fakes.mattermost.server import FakeMattermost
-from tests.fakes.mattermost.conftest import Client, Reply
+from tests.fakes.mattermost.conftest import Client, Response
 from tests.fakes.mattermost.openapi_spec import SpecRequest, SpecResponse, load_spec
 
 BOT = "teleport-bot-token"
@@ -40,30 +40,30 @@ class Exception_:
     source: str
 
 
-# ---- §8 of the reference: status codes the server writes that the spec documents differently.
-TOKEN_200 = Exception_("POST /users/{user_id}/tokens answers 200; spec says 201", "reference §8 row 1")
-# ---- §8: the 429 body is plain text `limit exceeded`, not JSON; the spec has no 429 response at all.
-PLAIN_429 = Exception_("429 is plain text `limit exceeded`, not a documented JSON response", "reference §8 row 6")
-# ---- reference §2.3: User.timezone is a map of strings; the spec's Timezone says useAutomaticTimezone is boolean.
-TIMEZONE_STRINGS = Exception_("User.timezone.useAutomaticTimezone is the string \"true\"", "reference §2.3 (Timezone)")
-# ---- reference §2.1: `user_ids` (newer servers) makes add-channel-member answer with an array.
-MEMBERS_ARRAY = Exception_("POST /channels/{id}/members with user_ids answers an array", "reference §2.1, README")
+# ---- Status codes the server writes that the spec documents differently.
+TOKEN_200 = Exception_("POST /users/{user_id}/tokens answers 200; spec says 201", "MM api4/user.go")
+# ---- The 429 body is plain text `limit exceeded`, not JSON; the spec has no 429 response at all.
+PLAIN_429 = Exception_("429 is plain text `limit exceeded`, not a documented JSON response", "MM app/ratelimit.go")
+# ---- User.timezone is a map of strings; the spec's Timezone says useAutomaticTimezone is boolean.
+TIMEZONE_STRINGS = Exception_("User.timezone.useAutomaticTimezone is the string \"true\"", "MM model/user.go Timezone")
+# ---- `user_ids` (newer servers) makes add-channel-member answer with an array.
+MEMBERS_ARRAY = Exception_("POST /channels/{id}/members with user_ids answers an array", "MM api4/channel.go")
 
-#: Error statuses the server answers (reference §1.3/§2.1) that the spec does not list for the operation.
+#: Error statuses the server answers (MM AppError, model/utils.go) that the spec does not list for the operation.
 UNDOCUMENTED_ERRORS: dict[tuple[str, str, str], Exception_] = {
-    ("post", "/api/v4/users/{user_id}/tokens", "404"): Exception_("unknown user", "reference §1.3"),
-    ("post", "/api/v4/users/{user_id}/tokens", "501"): Exception_("human PATs disabled", "reference §2.1"),
-    ("get", "/api/v4/posts/{post_id}", "404"): Exception_("unknown post", "reference §1.3 app.post.get.app_error"),
-    ("get", "/api/v4/posts/{post_id}/thread", "404"): Exception_("unknown post", "reference §1.3"),
-    ("post", "/api/v4/posts", "413"): Exception_("body over MaximumPayloadSizeBytes", "reference §1.3, §4"),
-    ("post", "/api/v4/channels/{channel_id}/members", "404"): Exception_("unknown channel or user", "reference §1.3"),
-    ("post", "/api/v4/posts/{post_id}/actions/{action_id}", "404"): Exception_("unknown post or action", "§5"),
+    ("post", "/api/v4/users/{user_id}/tokens", "404"): Exception_("unknown user", "MM api4/user.go"),
+    ("post", "/api/v4/users/{user_id}/tokens", "501"): Exception_("human PATs disabled", "MM api4/user.go"),
+    ("get", "/api/v4/posts/{post_id}", "404"): Exception_("unknown post", "MM app.post.get.app_error"),
+    ("get", "/api/v4/posts/{post_id}/thread", "404"): Exception_("unknown post", "MM api4/post.go"),
+    ("post", "/api/v4/posts", "413"): Exception_("body over MaximumPayloadSizeBytes", "MM web/handlers"),
+    ("post", "/api/v4/channels/{channel_id}/members", "404"): Exception_("unknown channel or user", "MM api4"),
+    ("post", "/api/v4/posts/{post_id}/actions/{action_id}", "404"): Exception_("unknown post or action", "MM api4"),
     ("get", "/api/v4/channels/{channel_id}/members/{user_id}", "404"): Exception_(
         "not a member: app.channel.get_member.missing.app_error", "server api4/channel.go getChannelMember"
     ),
 }
 
-#: The operations the fake implements (reference §2.1), as the spec names their paths.
+#: The operations the fake implements (docs/fake-mattermost.md), as the spec names their paths.
 IMPLEMENTED = [
     ("get", "/api/v4/system/ping"),
     ("get", "/api/v4/users/{user_id}"),
@@ -134,7 +134,7 @@ class Exchange:
     path: str
     query: dict[str, str]
     body: bytes | None
-    reply: Reply
+    reply: Response
 
 
 class RecordingClient(Client):
@@ -153,7 +153,7 @@ class RecordingClient(Client):
         *,
         raw: bytes | None = None,
         headers: dict[str, str] | None = None,
-    ) -> Reply:
+    ) -> Response:
         reply = await super().call(method, path, token, body, raw=raw, headers=headers)
         parts = urlsplit(path)
         sent = raw if body is None else json.dumps(body).encode()
@@ -357,7 +357,7 @@ async def test_validator_catches_a_wrong_shape(mm: FakeMattermost, http: aiohttp
     broken["create_at"] = "yesterday"
     exchange = api.exchanges[0]
     bad = Exchange(exchange.method, exchange.path, exchange.query, exchange.body,
-                   Reply(200, good.headers, json.dumps(broken).encode()))
+                   Response(200, good.headers, json.dumps(broken).encode()))
     openapi = patched_openapi()
     validate(openapi, exchange)
     with pytest.raises(Exception, match=r"create_at|validat"):

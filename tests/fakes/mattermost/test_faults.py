@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 
-from fakes.mattermost.faults import FaultBook, FaultSpec, FaultSpecError
+from fakes.mattermost.faults import FaultBook, FaultPlan, FaultSpec, FaultSpecError
 from fakes.mattermost.server import FakeMattermost
 from tests.fakes.mattermost.conftest import Client
 
@@ -98,6 +100,45 @@ async def test_hang_then_drop_looks_like_a_timeout(http: aiohttp.ClientSession) 
                 await response.read()
         assert len(server.control.posts(channel)) == 1
     # Leaving the context stopped the server although the hang had 60 s to go.
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        FaultSpec(route=POSTS, method="POST", latency_ms=30_000),
+        FaultSpec(route=POSTS, method="POST", drop_after_commit=True, hang_ms=30_000),
+    ],
+    ids=["latency", "hang"],
+)
+async def test_stopping_the_server_ends_a_held_request(
+    http: aiohttp.ClientSession, spec: FaultSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with FakeMattermost() as server:
+        server.control.add_fault(spec)
+        channel = server.control.channel_id("myteam", "town-square")
+        # The middleware plans a request's faults on arrival, just before the fault holds it.
+        arrived = asyncio.Event()
+        plan = server.control.faults.plan
+
+        def planned(method: str, route: str) -> FaultPlan:
+            arrived.set()
+            return plan(method, route)
+
+        monkeypatch.setattr(server.control.faults, "plan", planned)
+        call = Client(http, server.url).call("POST", POSTS, BOT, {"channel_id": channel, "message": "held"})
+        held = asyncio.create_task(call)
+        try:
+            # A safety net far below the 30 s delay: a stop that waited the delay out would trip it.
+            async with asyncio.timeout(10):
+                await arrived.wait()
+                await server.stop()
+                with pytest.raises(aiohttp.ClientConnectionError):
+                    await held
+        finally:
+            held.cancel()
+    [record] = server.control.requests()
+    assert record.dropped is True
+    assert record.status is None
 
 
 def test_spec_validation() -> None:

@@ -1,4 +1,4 @@
-"""Cross-cutting wire behaviour: auth, AppError bodies, headers, Handle404, ETags, body limits."""
+"""The server.py middleware: auth, AppError bodies, standard headers, Handle404, ETags, body limits."""
 
 from __future__ import annotations
 

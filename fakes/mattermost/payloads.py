@@ -1,4 +1,4 @@
-"""JSON shapes of the real server: which keys, which are omitted when empty, what is sanitised."""
+"""Response payloads: the real server's JSON shapes (which keys, which are omitted when empty, what is sanitised)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import copy
 import json
 from typing import Any
 
+from fakes.mattermost import posts
 from fakes.mattermost.records import (
     AccessToken,
     Bot,
@@ -188,7 +189,7 @@ def post_json(
 ) -> dict[str, Any]:
     """Post as clients receive it: props never null, integrations stripped, metadata `{}`."""
     root = post.root_id or post.id
-    reply_count, last_reply_at = state.thread_stats(root)
+    reply_count, last_reply_at = posts.thread_stats(state, root)
     props = copy.deepcopy(post.props)
     if strip_integrations:
         _strip_integrations(props)
