@@ -1,4 +1,4 @@
-"""`python -m fakes.teleport_auth serve|tctl|sign|tbot` (see docs/fake-teleport.md).
+"""`python -m fakes.teleport_auth serve|sign|tbot` (see docs/fake-teleport.md; `tctl` is `python -m fakes.tctl`).
 
 `serve` starts the fake cluster and prints ONE JSON line with its actual addresses once every listener is up:
 {"auth_addr": ..., "proxy_addr": ..., "admin_addr": ..., "cluster_name": ..., "state_dir": ...}. It stops cleanly
@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import identity_cli, tctl
+from . import identity_cli
 from .ca import CAError
 from .seed import SeedError
 from .server import EDITIONS, FakeAuthServer, ServeConfig, parse_hostport
@@ -88,11 +88,10 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The CLI: serve, tctl, and the identity commands sign and tbot."""
+    """The CLI: serve, and the identity commands sign and tbot."""
     parser = argparse.ArgumentParser(prog="python -m fakes.teleport_auth", description="Fake Teleport Auth service")
     subparsers = parser.add_subparsers(dest="command", required=True)
     _register_serve(subparsers)
-    tctl.register(subparsers)
     identity_cli.register(subparsers)
     return parser
 

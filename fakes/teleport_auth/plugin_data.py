@@ -1,4 +1,9 @@
-"""Plugin data records with Teleport's compare-and-swap semantics (reference §5.4, `api/types/plugin_data.go`)."""
+"""Plugin data records with Teleport's compare-and-swap rules (upstream `api/types/plugin_data.go`).
+
+`apply_update` is the one implementation of those rules in this repository: the fake Auth (`PluginRecord.apply`),
+the in-test gRPC servicer (tests/teleport/servers.py) and the unit tests' PluginDataStore
+(tests/unit/fakes_ports.py) all call it, each turning `ExpectMismatch` into its own error.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,46 @@ from sidecar.teleport.wire import types_pb2
 from .errors import BadParameter, CompareFailed
 
 KIND_ACCESS_REQUEST = "access_request"
+
+
+class ExpectMismatch(Exception):
+    """An Expect value differs from the stored one; `key` names the first such key."""
+
+    def __init__(self, key: str, expected: str, found: str) -> None:
+        # Teleport's message (PluginDataV3.checkExpectations in upstream `api/types/plugin_data.go`).
+        super().__init__(f'expectations not met for field "{key}"')
+        self.key = key
+        self.expected = expected
+        self.found = found
+
+
+def apply_update(
+    current: Mapping[str, str] | None, set_values: Mapping[str, str], expect: Mapping[str, str]
+) -> dict[str, str] | None:
+    """One plugin's entry after an UpdatePluginData, or None when no entry is left; `current` is not changed.
+
+    Teleport's rules (upstream `api/types/plugin_data.go` PluginDataV3.Update and checkExpectations, called from
+    `lib/services/local/plugin_data.go`):
+
+    * each Expect value is compared with the stored entry's; a missing entry or a missing key reads as "";
+    * an empty Expect skips the check;
+    * a key Set to "" is deleted, any other value is stored;
+    * an entry left empty is removed (None).
+
+    Raises ExpectMismatch (nothing is changed) when an expected value differs.
+    """
+    stored = current or {}
+    for key, want in expect.items():
+        have = stored.get(key, "")
+        if have != want:
+            raise ExpectMismatch(key, want, have)
+    entry = dict(stored)
+    for key, value in set_values.items():
+        if value == "":
+            entry.pop(key, None)
+        else:
+            entry[key] = value
+    return entry or None
 
 
 @dataclass
@@ -34,30 +79,15 @@ class PluginRecord:
         return msg
 
     def apply(self, plugin: str, set_values: Mapping[str, str], expect: Mapping[str, str]) -> None:
-        """Check `expect` against the plugin's entry, then apply `set_values` ("" deletes a key).
-
-        An empty `expect` skips the check. A missing entry matches only when every expected value is "";
-        a missing key counts as "". A mismatch is CompareFailed and changes nothing.
-        """
-        current = self.entries.get(plugin)
-        if expect:
-            if current is None:
-                if any(v != "" for v in expect.values()):
-                    raise CompareFailed("plugin data entry does not exist yet, expected values differ")
-            else:
-                for key, want in expect.items():
-                    if current.get(key, "") != want:
-                        raise CompareFailed(f'plugin data key "{key}" does not match the expected value')
-        entry = dict(current or {})
-        for key, value in set_values.items():
-            if value == "":
-                entry.pop(key, None)
-            else:
-                entry[key] = value
-        if entry:
-            self.entries[plugin] = entry
-        else:
+        """UpdatePluginData for one plugin (`apply_update`). A mismatch is CompareFailed and changes nothing."""
+        try:
+            entry = apply_update(self.entries.get(plugin), set_values, expect)
+        except ExpectMismatch as exc:
+            raise CompareFailed(str(exc)) from None
+        if entry is None:
             self.entries.pop(plugin, None)
+        else:
+            self.entries[plugin] = entry
 
 
 def check_kind(kind: str) -> None:

@@ -1,6 +1,6 @@
-"""Typed async wrappers for the Teleport Auth RPCs the sidecar (and its test harness) uses.
+"""Typed async wrappers for the Teleport Auth RPCs the sidecar uses.
 
-This module is the one place where gRPC status codes become `sidecar.domain.errors` classes (reference §5.6):
+This module is the one place where gRPC status codes become `sidecar.domain.errors` classes:
 
     NOT_FOUND            → NotFound            ALREADY_EXISTS       → AlreadyExists
     PERMISSION_DENIED    → AccessDenied        FAILED_PRECONDITION  → CompareFailed
@@ -13,6 +13,8 @@ INTERNAL counts as transient because grpc reports broken HTTP/2 connections (RST
 Calls carry no metadata (no `version` header) and unary calls have a deadline of `timeout` seconds.
 
 Also here: the engine port adapters `TeleportPluginData` (PluginDataStore) and `TeleportRoles` (RoleLookup).
+The RPCs only the test harness makes (creating, reviewing, resolving and deleting requests, GetUser) live in
+`fakes/teleport_harness.py`, built on `TeleportClient.unary`.
 """
 
 from __future__ import annotations
@@ -37,11 +39,10 @@ from sidecar.domain.errors import (
     Unauthorized,
     Unimplemented,
 )
-from sidecar.domain.model import RequestState
-from sidecar.teleport.convert import KIND_ACCESS_REQUEST, dict_to_label_values, state_to_proto
+from sidecar.teleport.convert import KIND_ACCESS_REQUEST
 from sidecar.teleport.identity import Identity
 from sidecar.teleport.transport import ChannelProvider, IdentitySource, OpenChannel, TransportKind
-from sidecar.teleport.wire import authservice_pb2, event_pb2, types_pb2, users_service_pb2
+from sidecar.teleport.wire import authservice_pb2, event_pb2, types_pb2
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,18 @@ class TeleportClient:
         """The channel provider (transport kind, reload state)."""
         return self._provider
 
-    async def _unary(self, operation: str, call: Callable[[OpenChannel], Awaitable[T]]) -> T:
+    @property
+    def timeout(self) -> float:
+        """The deadline, in seconds, of each unary call."""
+        return self._timeout
+
+    async def unary(self, operation: str, call: Callable[[OpenChannel], Awaitable[T]]) -> T:
+        """Run `call` on a leased channel; a failed status becomes the sidecar error `map_rpc_error` gives.
+
+        The one hook for RPCs not wrapped here (the test harness's, in fakes/teleport_harness.py): `call` makes
+        one call on the channel's `auth` or `users` stub, with `timeout=self.timeout`. `operation` names the RPC
+        in error messages.
+        """
         async with self._provider.lease() as channel:
             try:
                 return await call(channel)
@@ -149,7 +161,7 @@ class TeleportClient:
 
     async def ping(self) -> authservice_pb2.PingResponse:
         """Ping: cluster name, server version and features."""
-        return await self._unary(
+        return await self.unary(
             "Ping", lambda ch: ch.auth.Ping(authservice_pb2.PingRequest(), timeout=self._timeout)
         )
 
@@ -185,7 +197,7 @@ class TeleportClient:
     ) -> list[types_pb2.PluginDataV3]:
         """GetPluginData for one resource and plugin (an empty list when nothing is stored)."""
         request = types_pb2.PluginDataFilter(Kind=kind, Resource=resource, Plugin=plugin)
-        seq = await self._unary("GetPluginData", lambda ch: ch.auth.GetPluginData(request, timeout=self._timeout))
+        seq = await self.unary("GetPluginData", lambda ch: ch.auth.GetPluginData(request, timeout=self._timeout))
         return list(seq.PluginData)
 
     async def update_plugin_data(
@@ -203,61 +215,7 @@ class TeleportClient:
         request = types_pb2.PluginDataUpdateParams(
             Kind=kind, Resource=resource, Plugin=plugin, Set=dict(set_), Expect=dict(expect)
         )
-        await self._unary("UpdatePluginData", lambda ch: ch.auth.UpdatePluginData(request, timeout=self._timeout))
-
-    async def create_access_request(self, request: types_pb2.AccessRequestV3) -> types_pb2.AccessRequestV3:
-        """CreateAccessRequestV2: the created request as the server stored it."""
-        return await self._unary(
-            "CreateAccessRequestV2", lambda ch: ch.auth.CreateAccessRequestV2(request, timeout=self._timeout)
-        )
-
-    async def delete_access_request(self, request_id: str) -> None:
-        """DeleteAccessRequest."""
-        request = authservice_pb2.RequestID(ID=request_id)
-        await self._unary(
-            "DeleteAccessRequest", lambda ch: ch.auth.DeleteAccessRequest(request, timeout=self._timeout)
-        )
-
-    async def set_access_request_state(
-        self,
-        request_id: str,
-        state: RequestState,
-        *,
-        reason: str = "",
-        delegator: str = "",
-        annotations: Mapping[str, Sequence[str]] | None = None,
-        roles: Sequence[str] = (),
-    ) -> None:
-        """SetAccessRequestState (approve or deny outright)."""
-        request = authservice_pb2.RequestStateSetter(
-            ID=request_id, State=state_to_proto(state), Delegator=delegator, Reason=reason, Roles=list(roles)
-        )
-        if annotations:
-            request.Annotations.CopyFrom(dict_to_label_values(annotations))
-        await self._unary(
-            "SetAccessRequestState", lambda ch: ch.auth.SetAccessRequestState(request, timeout=self._timeout)
-        )
-
-    async def submit_access_review(
-        self,
-        request_id: str,
-        proposed_state: RequestState,
-        *,
-        author: str = "",
-        reason: str = "",
-        roles: Sequence[str] = (),
-        annotations: Mapping[str, Sequence[str]] | None = None,
-    ) -> types_pb2.AccessRequestV3:
-        """SubmitAccessReview; an empty author means the caller. Returns the request after the review."""
-        review = types_pb2.AccessReview(
-            Author=author, ProposedState=state_to_proto(proposed_state), Reason=reason, Roles=list(roles)
-        )
-        if annotations:
-            review.Annotations.CopyFrom(dict_to_label_values(annotations))
-        request = types_pb2.AccessReviewSubmission(RequestID=request_id, Review=review)
-        return await self._unary(
-            "SubmitAccessReview", lambda ch: ch.auth.SubmitAccessReview(request, timeout=self._timeout)
-        )
+        await self.unary("UpdatePluginData", lambda ch: ch.auth.UpdatePluginData(request, timeout=self._timeout))
 
     async def list_access_requests(
         self,
@@ -265,7 +223,11 @@ class TeleportClient:
         *,
         page_size: int = LIST_PAGE_SIZE,
     ) -> list[types_pb2.AccessRequestV3]:
-        """Every matching request: ListAccessRequests page by page, or GetAccessRequestsV2 on older servers."""
+        """Every matching request: ListAccessRequests page by page, or GetAccessRequestsV2 on older servers.
+
+        The one implementation of the paging: the reconcile at start-up (next issue) lists the open requests with
+        it, and the harness's `tctl requests ls|get` (fakes/tctl.py) uses it too.
+        """
         request_filter = request_filter or types_pb2.AccessRequestFilter()
         results: list[types_pb2.AccessRequestV3] = []
         start_key = ""
@@ -292,7 +254,7 @@ class TeleportClient:
     async def _list_page(
         self, request: authservice_pb2.ListAccessRequestsRequest
     ) -> authservice_pb2.ListAccessRequestsResponse:
-        return await self._unary(
+        return await self.unary(
             "ListAccessRequests", lambda ch: ch.auth.ListAccessRequests(request, timeout=self._timeout)
         )
 
@@ -305,20 +267,12 @@ class TeleportClient:
         async def collect(channel: OpenChannel) -> list[types_pb2.AccessRequestV3]:
             return [r async for r in channel.auth.GetAccessRequestsV2(request_filter, timeout=self._timeout)]
 
-        return await self._unary("GetAccessRequestsV2", collect)
+        return await self.unary("GetAccessRequestsV2", collect)
 
     async def get_role(self, name: str) -> types_pb2.RoleV6:
         """GetRole."""
         request = authservice_pb2.GetRoleRequest(Name=name)
-        return await self._unary("GetRole", lambda ch: ch.auth.GetRole(request, timeout=self._timeout))
-
-    async def get_user(self, name: str) -> types_pb2.UserV2:
-        """GetUser through `teleport.users.v1.UsersService`, as the v18 Go client does."""
-        request = users_service_pb2.GetUserRequest(name=name)
-        response: users_service_pb2.GetUserResponse = await self._unary(
-            "GetUser", lambda ch: ch.users.GetUser(request, timeout=self._timeout)
-        )
-        return response.user
+        return await self.unary("GetRole", lambda ch: ch.auth.GetRole(request, timeout=self._timeout))
 
 
 class TeleportPluginData:

@@ -1,7 +1,8 @@
 """Loopback servers for the transport and client tests: a small mTLS Auth gRPC server and a TLS router.
 
 The Auth servicer keeps requests and plugin data in memory with just enough of Teleport's behaviour to exercise
-every client wrapper; the fake Auth service proper lives in fakes/teleport_auth/. The router reads the
+every client wrapper (plugin data with the fake Auth's `apply_update`, fakes/teleport_auth/plugin_data.py); the
+fake Auth service proper lives in fakes/teleport_auth/. The router reads the
 ClientHello's SNI and ALPN, like Teleport's proxy, and then forwards the bytes unopened to the Auth port.
 """
 
@@ -19,6 +20,7 @@ from cryptography import x509
 from google.protobuf import empty_pb2
 
 from fakes.teleport_auth.ca import ClusterAuthority
+from fakes.teleport_auth.plugin_data import ExpectMismatch, apply_update
 from sidecar.teleport.wire import (
     authservice_pb2,
     authservice_pb2_grpc,
@@ -27,6 +29,16 @@ from sidecar.teleport.wire import (
     users_service_pb2,
     users_service_pb2_grpc,
 )
+
+CLUSTER = "client.example.com"  # the cluster of the client and harness tests' CA (tests/teleport/conftest.py)
+
+
+def draft_request(request_id: str, user: str = "requester@example.com") -> types_pb2.AccessRequestV3:
+    """An access request to create: id, user and the `editor` role."""
+    return types_pb2.AccessRequestV3(
+        Metadata=types_pb2.Metadata(Name=request_id),
+        Spec=types_pb2.AccessRequestSpecV3(User=user, Roles=["editor"]),
+    )
 
 
 async def abort(context: Any, code: grpc.StatusCode, message: str) -> NoReturn:
@@ -103,11 +115,14 @@ class AuthServicer(authservice_pb2_grpc.AuthServiceServicer):
         if request.Resource not in self.state.requests:
             await abort(context, grpc.StatusCode.NOT_FOUND, f"access request {request.Resource!r} not found")
         key = (request.Resource, request.Plugin)
-        current = self.state.plugin_data.get(key, {})
-        if any(current.get(k, "") != v for k, v in request.Expect.items()):
-            await abort(context, grpc.StatusCode.FAILED_PRECONDITION, "plugin data has changed")
-        updated = {**current, **request.Set}
-        self.state.plugin_data[key] = {k: v for k, v in updated.items() if v}
+        try:
+            entry = apply_update(self.state.plugin_data.get(key), request.Set, request.Expect)
+        except ExpectMismatch as exc:
+            await abort(context, grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        if entry is None:
+            self.state.plugin_data.pop(key, None)
+        else:
+            self.state.plugin_data[key] = entry
         return empty_pb2.Empty()
 
     async def CreateAccessRequestV2(self, request: Any, context: Any) -> types_pb2.AccessRequestV3:
@@ -154,7 +169,9 @@ class AuthServicer(authservice_pb2_grpc.AuthServiceServicer):
     def _matching(self, flt: types_pb2.AccessRequestFilter) -> list[types_pb2.AccessRequestV3]:
         return [
             r for _, r in sorted(self.state.requests.items())
-            if (not flt.User or r.Spec.User == flt.User) and (not flt.State or r.Spec.State == flt.State)
+            if (not flt.ID or r.Metadata.Name == flt.ID)
+            and (not flt.User or r.Spec.User == flt.User)
+            and (not flt.State or r.Spec.State == flt.State)
         ]
 
     async def ListAccessRequests(self, request: Any, context: Any) -> authservice_pb2.ListAccessRequestsResponse:

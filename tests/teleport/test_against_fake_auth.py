@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from fakes.teleport_harness import HarnessClient
 from sidecar.domain.model import RequestState
 from sidecar.teleport.client import TeleportClient, TeleportPluginData
 from sidecar.teleport.transport import TransportKind
@@ -58,9 +59,10 @@ async def test_request_flow_as_admin_and_plugin(fake: Any, plugin_identity: Path
     admin_path = tmp_path / "admin"
     fake.ca.issue_user("admin", ["admin"], timedelta(hours=1)).write_identity_file(admin_path)
     async with (
-        await TeleportClient.connect(fake.auth_addr, identity_file=admin_path, timeout=5) as admin,
+        await TeleportClient.connect(fake.auth_addr, identity_file=admin_path, timeout=5) as admin_client,
         await TeleportClient.connect(fake.auth_addr, identity_file=plugin_identity, timeout=5) as plugin,
     ):
+        admin = HarnessClient(admin_client)
         stream = plugin.watch_events()
         try:
             assert (await anext(stream)).Type == event_pb2.INIT

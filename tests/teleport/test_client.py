@@ -1,9 +1,11 @@
-"""TeleportClient against the in-test Auth server: every wrapper, the error mapping and the port adapters."""
+"""TeleportClient against the in-test Auth server: every wrapper, the error mapping and the port adapters.
+
+The requests it reads are created with the harness client (tests/teleport/test_harness.py tests that one).
+"""
 
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import grpc
 import pytest
 
 from fakes.teleport_auth.ca import ClusterAuthority
+from fakes.teleport_harness import HarnessClient
 from sidecar.domain.errors import (
     AccessDenied,
     AlreadyExists,
@@ -23,46 +26,14 @@ from sidecar.domain.errors import (
     SidecarError,
     TransientError,
     Unauthorized,
+    Unimplemented,
 )
-from sidecar.domain.model import RequestState
 from sidecar.domain.ports import PluginDataStore, RoleLookup
-from sidecar.teleport.client import TeleportClient, TeleportPluginData, TeleportRoles, Unimplemented, map_rpc_error
+from sidecar.teleport.client import TeleportClient, TeleportPluginData, TeleportRoles, map_rpc_error
 from sidecar.teleport.convert import request_event_from_proto
 from sidecar.teleport.transport import TransportKind
 from sidecar.teleport.wire import event_pb2, types_pb2
-from tests.teleport.servers import AuthState, auth_server
-
-CLUSTER = "client.example.com"
-
-
-@pytest.fixture
-def authority(tmp_path: Path) -> ClusterAuthority:
-    return ClusterAuthority.load_or_create(tmp_path / "ca", CLUSTER)
-
-
-@pytest.fixture
-async def server(authority: ClusterAuthority) -> AsyncIterator[tuple[int, AuthState]]:
-    async with auth_server(authority) as running:
-        yield running
-
-
-@pytest.fixture
-async def client(
-    server: tuple[int, AuthState], authority: ClusterAuthority, tmp_path: Path
-) -> AsyncIterator[TeleportClient]:
-    path = tmp_path / "identity"
-    authority.issue_user("access-plugin", ["access-plugin"], timedelta(hours=1)).write_identity_file(path)
-    async with await TeleportClient.connect(
-        f"127.0.0.1:{server[0]}", identity_file=path, transport=TransportKind.DIRECT, timeout=5
-    ) as connected:
-        yield connected
-
-
-def _request(request_id: str, user: str = "requester@example.com") -> types_pb2.AccessRequestV3:
-    return types_pb2.AccessRequestV3(
-        Metadata=types_pb2.Metadata(Name=request_id),
-        Spec=types_pb2.AccessRequestSpecV3(User=user, Roles=["editor"]),
-    )
+from tests.teleport.servers import CLUSTER, AuthState, draft_request
 
 
 async def test_ping_and_identity(client: TeleportClient, server: tuple[int, AuthState]) -> None:
@@ -113,7 +84,7 @@ async def test_watch_events(client: TeleportClient, server: tuple[int, AuthState
     sent = state.watch_requests[-1]
     assert sent.AllowPartialSuccess is True
     assert dict(sent.Kinds[0].Filter) == {"state": "PENDING"}
-    await state.watch_events.put(event_pb2.Event(Type=event_pb2.PUT, AccessRequest=_request("r1")))
+    await state.watch_events.put(event_pb2.Event(Type=event_pb2.PUT, AccessRequest=draft_request("r1")))
     converted = request_event_from_proto(await anext(stream))
     assert converted.request_id == "r1"
     await state.watch_events.put(None)  # the server ends the stream
@@ -129,12 +100,12 @@ async def test_watch_events_closed_by_the_consumer(client: TeleportClient) -> No
     assert (await client.ping()).ClusterName == CLUSTER  # the client is still usable
 
 
-async def test_plugin_data_store(client: TeleportClient, server: tuple[int, AuthState]) -> None:
+async def test_plugin_data_store(client: TeleportClient, harness: HarnessClient) -> None:
     store: PluginDataStore = TeleportPluginData(client, "mattermost")
     assert await store.get("r1") is None
     with pytest.raises(NotFound, match=r"^UpdatePluginData: NOT_FOUND: access request 'r1' not found"):
         await store.update("r1", {"user": "u"}, {"user": ""})
-    await client.create_access_request(_request("r1"))
+    await harness.create_access_request(draft_request("r1"))
     await store.update("r1", {"user": "u", "roles": "editor"}, {"user": "", "roles": ""})
     assert await store.get("r1") == {"user": "u", "roles": "editor"}
     with pytest.raises(CompareFailed, match="FAILED_PRECONDITION"):
@@ -145,27 +116,26 @@ async def test_plugin_data_store(client: TeleportClient, server: tuple[int, Auth
     assert [p.Metadata.Name for p in await client.get_plugin_data("r1", "mattermost")] == ["r1"]
 
 
-async def test_access_request_lifecycle(client: TeleportClient, server: tuple[int, AuthState]) -> None:
-    created = await client.create_access_request(_request("r1"))
-    assert created.Kind == "access_request" and created.Spec.State == types_pb2.PENDING
-    with pytest.raises(AlreadyExists):
-        await client.create_access_request(_request("r1"))
-    reviewed = await client.submit_access_review("r1", RequestState.APPROVED, reason="ok")
-    assert [(r.Author, r.Reason) for r in reviewed.Spec.Reviews] == [("access-plugin", "ok")]
-    with pytest.raises(Rejected, match="promotion"):
-        await client.submit_access_review("r1", RequestState.PROMOTED)
-    await client.set_access_request_state("r1", RequestState.DENIED, reason="no", annotations={"k": ["v"]})
-    assert server[1].requests["r1"].Spec.State == types_pb2.DENIED
-    await client.delete_access_request("r1")
-    with pytest.raises(NotFound):
-        await client.delete_access_request("r1")
-    with pytest.raises(NotFound):
-        await client.set_access_request_state("r1", RequestState.APPROVED)
+async def test_clearing_every_key_removes_the_entry(
+    client: TeleportClient, harness: HarnessClient, server: tuple[int, AuthState]
+) -> None:
+    """The in-test servicer follows Teleport's rules (`apply_update`): an entry left empty is removed."""
+    await harness.create_access_request(draft_request("r1"))
+    store = TeleportPluginData(client, "mattermost")
+    await store.update("r1", {"user": "u", "roles": "editor"}, {})
+    await store.update("r1", {"user": "", "roles": ""}, {"user": "u"})
+    assert ("r1", "mattermost") not in server[1].plugin_data
+    assert await client.get_plugin_data("r1", "mattermost") == []
+    assert await store.get("r1") is None
+    with pytest.raises(CompareFailed, match='expectations not met for field "user"'):
+        await store.update("r1", {"user": "x"}, {"user": "u"})
 
 
-async def test_list_access_requests_pages(client: TeleportClient, server: tuple[int, AuthState]) -> None:
+async def test_list_access_requests_pages(
+    client: TeleportClient, harness: HarnessClient, server: tuple[int, AuthState]
+) -> None:
     for i in range(5):
-        await client.create_access_request(_request(f"r{i}", user="a" if i % 2 else "b"))
+        await harness.create_access_request(draft_request(f"r{i}", user="a" if i % 2 else "b"))
     everything = await client.list_access_requests(page_size=2)
     assert [r.Metadata.Name for r in everything] == ["r0", "r1", "r2", "r3", "r4"]
     assert server[1].page_limits == [2, 2, 2]
@@ -174,31 +144,26 @@ async def test_list_access_requests_pages(client: TeleportClient, server: tuple[
 
 
 async def test_list_falls_back_to_get_access_requests_v2(
-    client: TeleportClient, server: tuple[int, AuthState]
+    client: TeleportClient, harness: HarnessClient, server: tuple[int, AuthState]
 ) -> None:
     for i in range(3):
-        await client.create_access_request(_request(f"r{i}"))
+        await harness.create_access_request(draft_request(f"r{i}"))
     server[1].list_unimplemented = True
     assert [r.Metadata.Name for r in await client.list_access_requests()] == ["r0", "r1", "r2"]
     assert server[1].page_limits == []
     assert len(await client.get_access_requests_v2(types_pb2.AccessRequestFilter(ID="nope", User="x"))) == 0
 
 
-async def test_roles_and_users(client: TeleportClient, server: tuple[int, AuthState]) -> None:
+async def test_roles(client: TeleportClient, server: tuple[int, AuthState]) -> None:
     _, state = server
     state.roles["editor"] = ["root", "ubuntu"]
     state.forbidden_roles.add("secret")
-    state.users["alice"] = ["editor"]
     roles: RoleLookup = TeleportRoles(client)
     assert await roles.role_logins("editor") == ["root", "ubuntu"]
     with pytest.raises(AccessDenied):
         await roles.role_logins("secret")
     with pytest.raises(NotFound, match='GetRole: NOT_FOUND: role "ghost" is not found'):
         await client.get_role("ghost")
-    user = await client.get_user("alice")
-    assert (user.Metadata.Name, list(user.Spec.Roles)) == ("alice", ["editor"])
-    with pytest.raises(NotFound):
-        await client.get_user("bob")
 
 
 def _rpc_error(code: grpc.StatusCode, details: str = "boom") -> grpc.aio.AioRpcError:

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import pytest
 from google.protobuf import timestamp_pb2
 
+from sidecar.domain.errors import ConversionError
 from sidecar.domain.model import AccessRequest, EventOp, RequestEvent, RequestState, Review
 from sidecar.teleport.convert import (
     GO_ZERO_TIME,
     GO_ZERO_TIME_SECONDS,
-    ConversionError,
     access_request_from_proto,
     access_request_to_proto,
     datetime_to_timestamp,

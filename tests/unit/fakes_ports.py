@@ -1,8 +1,9 @@
 """In-memory fakes of the engine ports (sidecar/domain/ports.py) for unit tests.
 
-FakePluginDataStore reproduces Teleport's plugin-data update semantics (TP `api/types/plugin_data.go`):
-Expect is checked against the stored entry (a missing entry or key reads as ""), a key Set to "" is
-deleted, and an entry left empty is removed. FakeChat records every call and can be told to fail.
+FakePluginDataStore applies Teleport's plugin-data update rules (upstream `api/types/plugin_data.go`) with the
+fake Auth's `apply_update` (fakes/teleport_auth/plugin_data.py): Expect is checked against the stored entry (a
+missing entry or key reads as ""), a key Set to "" is deleted, and an entry left empty is removed. FakeChat
+records every call and can be told to fail.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from fakes.teleport_auth.plugin_data import ExpectMismatch, apply_update
 from sidecar.domain.errors import AccessDenied, CompareFailed, NotFound, RecipientError
 from sidecar.domain.model import Channel, PostRef
 
@@ -50,22 +52,15 @@ class FakePluginDataStore:
             raise NotFound(f"access request {request_id} not found")
         if self.before_update is not None:
             self.before_update(request_id)
-        entry = self.entries.get(request_id)
-        for key, want in expect.items():
-            have = entry.get(key, "") if entry is not None else ""
-            if have != want:
-                self.conflicts += 1
-                raise CompareFailed(f"plugin data {key!r}: expected {want!r}, found {have!r}")
-        updated = dict(entry or {})
-        for key, value in set_.items():
-            if value:
-                updated[key] = value
-            else:
-                updated.pop(key, None)
-        if updated:
-            self.entries[request_id] = updated
-        else:
+        try:
+            updated = apply_update(self.entries.get(request_id), set_, expect)
+        except ExpectMismatch as exc:
+            self.conflicts += 1
+            raise CompareFailed(f"plugin data {exc.key!r}: expected {exc.expected!r}, found {exc.found!r}") from None
+        if updated is None:
             self.entries.pop(request_id, None)
+        else:
+            self.entries[request_id] = updated
         self.writes.append(StoreWrite(request_id, dict(set_), dict(expect)))
 
 
