@@ -45,7 +45,7 @@ ARG APP_UID=10001
 # initialised with this ownership, so the non-root user can write there.
 RUN echo "teleport-mattermost:x:${APP_UID}:${APP_UID}:teleport-mattermost:/nonexistent:/usr/sbin/nologin" >> /etc/passwd \
  && echo "teleport-mattermost:x:${APP_UID}:" >> /etc/group \
- && mkdir -p /var/lib/teleport-mattermost/identity /var/lib/fake-teleport \
+ && mkdir -p /var/lib/teleport-mattermost/identity /var/lib/teleport-mattermost/logs /var/lib/fake-teleport \
  && chown -R ${APP_UID}:${APP_UID} /var/lib/teleport-mattermost /var/lib/fake-teleport
 COPY --from=venv /opt/venv /opt/venv
 # Bytecode was compiled at install time; nothing is written to the (read-only) root filesystem at run time.

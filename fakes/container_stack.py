@@ -16,8 +16,8 @@ capabilities dropped and no-new-privileges. The test process plays the people: i
 through ports published on 127.0.0.1, signs user identities with a copy of the fake Auth's CA and runs `tctl`
 and the gRPC client on the host.
 
-`ComposeStack` offers the same client side for docker-compose.test.yml, whose deployment is already running
-when its test runner starts; `StackClients` is what both share.
+Each component is a `fakes.container_process.ContainerProcess`. `fakes.compose_stack.ComposeStack` is the same
+client side (`fakes.stack.BaseStack`) for docker-compose.test.yml.
 """
 
 from __future__ import annotations
@@ -25,19 +25,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import json
 import os
-import re
 import tarfile
 import uuid
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, cast
 
-import aiohttp
-
-from fakes.launch import ProcessFailed, python_module
-from fakes.stack import HUMAN_USERS, PLUGIN_USER, StackClients, StackError, StackOptions, sidecar_config
+from fakes.container_process import ContainerProcess
+from fakes.launch import python_module
+from fakes.stack import HUMAN_USERS, PLUGIN_USER, BaseStack, StackError, StackOptions, sidecar_config
 
 if TYPE_CHECKING:  # imported when a ContainerStack starts: compose's test runner has no Docker libraries
     import docker
@@ -63,143 +60,7 @@ def default_image() -> str:
     return os.environ.get(IMAGE_ENV) or DEFAULT_IMAGE
 
 
-class ContainerProcess:
-    """One running container of the stack, with the few process-like operations the tests use.
-
-    `stdout_lines` are the container's stdout lines (the fakes' JSON lines); `read_log()` is its stderr, where
-    every component logs.
-    """
-
-    def __init__(self, name: str, container: DockerContainer, log_path: Path) -> None:
-        self.name = name
-        self.container = container
-        self.log_path = log_path
-        self.exit_code: int | None = None
-        self.removed = False
-
-    async def start(self) -> None:
-        """Create and start the container."""
-        await asyncio.to_thread(self.container.start)
-
-    def _logs(self, *, stdout: bool) -> str:
-        raw = self.container.get_wrapped_container().logs(stdout=stdout, stderr=not stdout)
-        return cast(bytes, raw).decode("utf-8", "replace")
-
-    @property
-    def stdout_lines(self) -> list[str]:
-        """Every line the container has written to stdout so far."""
-        return self._logs(stdout=True).splitlines()
-
-    def read_stdout(self) -> str:
-        """Everything the container has written to stdout so far."""
-        return self._logs(stdout=True)
-
-    def read_log(self) -> str:
-        """Everything the container has written to stderr so far."""
-        return self._logs(stdout=False)
-
-    def running(self) -> bool:
-        """Whether the container is still running."""
-        wrapped = self.container.get_wrapped_container()
-        wrapped.reload()
-        return bool(wrapped.status == "running")
-
-    def host_port(self, port: int) -> int:
-        """The 127.0.0.1 port Docker published for the container's TCP `port`."""
-        wrapped = self.container.get_wrapped_container()
-        wrapped.reload()
-        bindings = wrapped.attrs["NetworkSettings"]["Ports"].get(f"{port}/tcp") or []
-        for binding in bindings:
-            if binding.get("HostIp") in ("127.0.0.1", ""):
-                return int(binding["HostPort"])
-        raise StackError(f"{self.name}: port {port} is not published on 127.0.0.1")
-
-    async def wait_json_line(self, timeout: float = 60.0) -> dict[str, Any]:
-        """Wait for the first stdout line that parses as a JSON object and return it."""
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    for line in await asyncio.to_thread(lambda: self.stdout_lines):
-                        with contextlib.suppress(ValueError):
-                            value = json.loads(line)
-                            if isinstance(value, dict):
-                                return value
-                    if not await asyncio.to_thread(self.running):
-                        raise ProcessFailed(self._failure("exited before printing its ready line"))
-                    await asyncio.sleep(0.1)
-        except TimeoutError:
-            raise ProcessFailed(self._failure(f"printed no ready line within {timeout} s")) from None
-
-    async def wait_log(self, pattern: str, timeout: float = 60.0) -> str:
-        """Wait until stderr has a line matching `pattern`; return it."""
-        regex = re.compile(pattern)
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    for line in (await asyncio.to_thread(self.read_log)).splitlines():
-                        if regex.search(line):
-                            return line
-                    if not await asyncio.to_thread(self.running):
-                        raise ProcessFailed(self._failure(f"exited before logging {pattern!r}"))
-                    await asyncio.sleep(0.1)
-        except TimeoutError:
-            raise ProcessFailed(self._failure(f"did not log {pattern!r} within {timeout} s")) from None
-
-    def _failure(self, what: str) -> str:
-        tail = "\n".join(self.read_log().splitlines()[-30:])
-        return f"{self.name} container {what}; log tail:\n{tail}"
-
-    @property
-    def returncode(self) -> int | None:
-        """The exit code once the container has exited, else None."""
-        if self.exit_code is None and not self.removed and not self.running():
-            self.exit_code = int(self.container.get_wrapped_container().wait(timeout=10)["StatusCode"])
-        return self.exit_code
-
-    def send_signal(self, sig: int) -> None:
-        """Deliver a signal to the container's main process (the component itself: it is PID 1)."""
-        if self.running():
-            self.container.get_wrapped_container().kill(signal=int(sig))
-
-    async def wait(self, timeout: float) -> int:
-        """Wait for the container to exit and return its exit code (TimeoutError after `timeout` s)."""
-        wrapped = self.container.get_wrapped_container()
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    if not await asyncio.to_thread(self.running):
-                        break
-                    await asyncio.sleep(0.1)
-        except TimeoutError:
-            raise TimeoutError(f"{self.name} container still running after {timeout} s") from None
-        result = await asyncio.to_thread(wrapped.wait, timeout=10)
-        self.exit_code = int(result["StatusCode"])
-        return self.exit_code
-
-    async def stop(self, timeout: int = 20) -> int | None:
-        """SIGTERM (SIGKILL after `timeout` s), keep the logs in `log_path`, remove the container; exit code."""
-        if self.removed:
-            return self.exit_code
-        try:
-            wrapped = self.container.get_wrapped_container()
-        except Exception:  # never created: nothing to stop
-            self.removed = True
-            return None
-        try:
-            await asyncio.to_thread(wrapped.stop, timeout=timeout)
-            await self.wait(30)
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            self.log_path.write_text(
-                f"--- stdout\n{await asyncio.to_thread(self._logs, stdout=True)}"
-                f"--- stderr\n{await asyncio.to_thread(self.read_log)}"
-            )
-        finally:
-            self.removed = True
-            await asyncio.to_thread(self.container.stop)  # removes the container (force) and its anonymous volumes
-        return self.exit_code
-
-
-class ContainerStack(StackClients):
+class ContainerStack(BaseStack):
     """Async context manager like `fakes.stack.Stack` (same methods and attributes), components in containers.
 
     As in Stack, `auth` and `mm` hold the addresses the host uses (published ports), `identities` are host
@@ -216,6 +77,7 @@ class ContainerStack(StackClients):
         self.containers: list[ContainerProcess] = []
         self.plugin_identity: Path | PurePosixPath | None = None
         self.sidecar: ContainerProcess | None = None
+        self.sidecars: list[ContainerProcess] = []  # every sidecar container started, stopped ones included
         self.tbot: ContainerProcess | None = None
         self.auth_container: ContainerProcess | None = None
         self.config_path = workdir / "teleport-mattermost.toml"
@@ -413,6 +275,7 @@ class ContainerStack(StackClients):
         self._sidecar_mounts(proc.container)
         await proc.start()
         self.sidecar = proc
+        self.sidecars.append(proc)
         if wait_ready:
             await proc.wait_log("Plugin is ready", timeout=60)
         return proc
@@ -425,6 +288,16 @@ class ContainerStack(StackClients):
         self.containers.remove(self.sidecar)
         self.sidecar = None
         return code
+
+    async def sidecar_log(self) -> str:
+        """The stderr of every sidecar container of this stack, oldest first (kept in files once removed)."""
+        texts = []
+        for proc in self.sidecars:
+            if not proc.removed:
+                texts.append(await asyncio.to_thread(proc.read_log))
+            elif proc.log_path.exists():
+                texts.append(proc.log_path.read_text(errors="replace"))
+        return "\n".join(texts)
 
     async def run_cli(self, *argv: str, check: bool = True) -> tuple[int, str, str]:
         """Run a command to completion; the sidecar's own CLI (`python -m sidecar ...`) runs in the image.
@@ -451,77 +324,6 @@ class ContainerStack(StackClients):
         return code, out, err
 
 
-class ComposeStack(StackClients):
-    """The stack of docker-compose.test.yml, already running; the test runner is one of its containers.
-
-    Compose runs ONE fixed deployment (`deployed_options()`), so `unsupported()` tells the e2e fixture which
-    tests need another one and must be skipped in this mode. Addresses come from $TM_COMPOSE_* variables.
-    """
-
-    def __init__(self, workdir: Path, options: StackOptions | None = None) -> None:
-        super().__init__(workdir, options)
-        env = os.environ
-        self.auth = {
-            "auth_addr": env.get("TM_COMPOSE_AUTH_ADDR", f"teleport:{AUTH_PORT}"),
-            "proxy_addr": env.get("TM_COMPOSE_PROXY_ADDR", f"teleport:{PROXY_PORT}"),
-            "admin_addr": env.get("TM_COMPOSE_ADMIN_ADDR", f"teleport:{ADMIN_PORT}"),
-        }
-        self.mm = {
-            "url": env.get("TM_COMPOSE_MATTERMOST_URL", f"http://mattermost:{MATTERMOST_PORT}"),
-            "admin_token": env.get("TM_COMPOSE_MATTERMOST_ADMIN_TOKEN", "admin-token"),
-        }
-        self.auth_state_dir = Path(env.get("TM_COMPOSE_AUTH_STATE", AUTH_STATE_DIR))
-
-    @staticmethod
-    def deployed_options() -> StackOptions:
-        """What docker-compose.test.yml deploys: $TM_COMPOSE_EDITION, the seed in $TM_COMPOSE_TELEPORT_SEED."""
-        seed = os.environ.get("TM_COMPOSE_TELEPORT_SEED")
-        edition = os.environ.get("TM_COMPOSE_EDITION", "oss")
-        return StackOptions(edition=edition, teleport_seed=Path(seed) if seed else None)
-
-    @classmethod
-    def unsupported(cls, options: StackOptions, *, sidecar: bool) -> str | None:
-        """Why a test asking for `options` cannot run against the compose deployment (None: it can)."""
-        if not sidecar:
-            return "compose mode: the deployment's sidecar always runs; this test manages its own"
-        deployed = cls.deployed_options()
-        differences = []
-        for name in ("edition", "via_proxy", "recipients", "role_to_recipients", "rate_limit", "rate_burst",
-                     "mattermost_seed", "tbot_renewal", "extra_env"):
-            wanted, have = getattr(options, name), getattr(deployed, name)
-            if (list(wanted) if isinstance(wanted, tuple) else wanted) != (
-                    list(have) if isinstance(have, tuple) else have):
-                differences.append(f"{name}={wanted!r} (deployed: {have!r})")
-        if options.teleport_seed != deployed.teleport_seed and not _same_file(options.teleport_seed,
-                                                                              deployed.teleport_seed):
-            differences.append(f"teleport_seed={options.teleport_seed} (deployed: {deployed.teleport_seed})")
-        if not differences:
-            return None
-        return "compose mode runs a fixed deployment; this test needs " + ", ".join(differences)
-
-    async def start(self, *, sidecar: bool = True) -> None:
-        """Sign the users' identities and wait until the deployment's sidecar is watching."""
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        await self._open_http()
-        await self.sign_all(HUMAN_USERS)
-
-        async def watching() -> bool:
-            try:
-                return bool((await self.auth_admin("GET", "/watchers"))["count"] >= 1)
-            except (StackError, aiohttp.ClientError):
-                return False
-
-        async with asyncio.timeout(60):
-            while True:
-                if await watching():
-                    break
-                await asyncio.sleep(0.2)
-
-    async def stop(self) -> None:
-        """Close the HTTP session; the deployment itself belongs to docker-compose."""
-        await self._close_http()
-
-
 def _mount_file_args(container: DockerContainer, argv: Sequence[str]) -> list[str]:
     """Mount arguments that name host files read-only into the container; return the arguments as seen there."""
     args: list[str] = []
@@ -535,13 +337,4 @@ def _mount_file_args(container: DockerContainer, argv: Sequence[str]) -> list[st
     return args
 
 
-def _same_file(a: Path | None, b: Path | None) -> bool:
-    if a is None or b is None:
-        return False
-    try:
-        return a.read_bytes() == b.read_bytes()
-    except OSError:
-        return False
-
-
-__all__ = ["ComposeStack", "ContainerProcess", "ContainerStack", "StackClients", "default_image"]
+__all__ = ["ContainerStack", "default_image"]

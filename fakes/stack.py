@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any, Self, TypeVar
 import aiohttp
 
 from fakes.launch import ManagedProcess, ProcessFailed, python_module
+from sidecar.engine.dispatcher import EVENT_HANDLED
 from sidecar.teleport.client import TeleportClient
 
 T = TypeVar("T")
@@ -74,10 +76,11 @@ def sidecar_config(options: StackOptions, *, addr: str, identity: str, mm_url: s
     return "\n".join(lines) + "\n"
 
 
-class StackClients(abc.ABC):
+class BaseStack(abc.ABC):
     """What the tests do as people: sign identities, drive requests, read Mattermost and plugin data.
 
-    Shared by every way of running the stack (processes here, containers in fakes/container_stack.py).
+    Shared by every way of running the stack (processes here, containers in fakes/container_stack.py and
+    fakes/compose_stack.py).
     Subclasses set `auth` (auth_addr, admin_addr), `mm` (url, admin_token) and `auth_state_dir` (the fake
     Auth's state directory, or a copy of it: its CA signs the users' identities).
     """
@@ -147,9 +150,9 @@ class StackClients(abc.ABC):
         await asyncio.gather(*(self.sign(u) for u in users))
 
     async def tctl(self, user: str, *args: str) -> Any:
-        """`tctl requests ...` as `user`; returns the parsed JSON output."""
+        """`python -m fakes.tctl ... requests <args>` as `user`; returns the parsed JSON output."""
         _, out, _ = await self.run_cli(*python_module(
-            "fakes.teleport_auth", "tctl", "--addr", self.auth["auth_addr"], "--identity",
+            "fakes.tctl", "--addr", self.auth["auth_addr"], "--identity",
             str(self.identities[user]), "requests", *args,
         ))
         return json.loads(out)
@@ -192,6 +195,40 @@ class StackClients(abc.ABC):
         """Every post with its write history (GET /fake/posts)."""
         return list(await self.mm_admin("GET", "/fake/posts"))
 
+    async def sidecar_log(self) -> str:
+        """Everything every sidecar of this stack has logged so far, restarts included."""
+        raise StackError(f"{type(self).__name__} cannot read the sidecar's log")
+
+    async def settled(self, *request_ids: str, timeout: float = 30.0) -> None:
+        """Wait until the sidecar has finished with every watch event the fake Auth sent about these requests.
+
+        The fake Auth counts the events it handed to watch streams per request (GET /watch-events/{id}); the
+        sidecar logs `Event handled` (DEBUG) once per event it has finished. When the counts match, the sidecar
+        has nothing left to do for these requests until the test acts again, so asserting that something did
+        not happen (no extra post, no further edit) means something. Both counts cover every sidecar the stack
+        has run, so a restart in between is fine. The sidecar must be the fake Auth's only watcher: another
+        stream's events would be counted too and the wait would time out.
+        """
+        if not self.options.sidecar_debug:
+            raise StackError("settled() counts the sidecar's debug lines: use StackOptions(sidecar_debug=True)")
+        counts: dict[str, tuple[int, int]] = {}
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    # Sent first, then handled: while the test is not acting, handled can only catch up.
+                    sent = {rid: int((await self.auth_admin("GET", f"/watch-events/{rid}"))["emitted"])
+                            for rid in request_ids}
+                    log = await self.sidecar_log()
+                    counts = {rid: (handled_events(log, rid), sent[rid]) for rid in request_ids}
+                    if any(handled > n for handled, n in counts.values()):
+                        raise StackError(f"the sidecar handled more events than the fake Auth sent: {counts}")
+                    if all(handled == n for handled, n in counts.values()):
+                        return
+                    await asyncio.sleep(0.05)
+        except TimeoutError:
+            unfinished = {rid: f"{h} of {n}" for rid, (h, n) in counts.items() if h != n}
+            raise TimeoutError(f"sidecar still busy after {timeout} s; events handled: {unfinished}") from None
+
     async def _json(self, method: str, url: str, body: Any = None, token: str | None = None) -> Any:
         assert self._http is not None, "stack not started"
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -202,7 +239,7 @@ class StackClients(abc.ABC):
             return json.loads(text) if text.strip() else None
 
 
-class Stack(StackClients):
+class Stack(BaseStack):
     """Async context manager that starts every component as a process and stops them all on exit, even after errors."""
 
     def __init__(self, workdir: Path, options: StackOptions | None = None) -> None:
@@ -306,6 +343,29 @@ class Stack(StackClients):
         self.sidecar = None
         return code
 
+    async def sidecar_log(self) -> str:
+        """The sidecar's log file: every sidecar process of this stack appends to the same one."""
+        try:
+            return (self.workdir / "logs" / "sidecar.log").read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+
+def handled_events(log: str, request_id: str) -> int:
+    """How many `Event handled` lines about `request_id` a sidecar log has (text or JSON format)."""
+    text_line = re.compile(rf"\] {re.escape(EVENT_HANDLED)} (?:.* )?request_id:{re.escape(request_id)}(?: |$)")
+    count = 0
+    for line in log.splitlines():
+        if EVENT_HANDLED not in line or request_id not in line:
+            continue
+        if line.startswith("{"):
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                count += record.get("message") == EVENT_HANDLED and record.get("request_id") == request_id
+        elif text_line.search(line):
+            count += 1
+    return count
+
 
 def _plugin_entry(data: Any) -> dict[str, str]:
     """Find the `mattermost` entry in the admin API's plugin-data answer, whatever its nesting."""
@@ -344,4 +404,4 @@ async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 
         raise TimeoutError(f"condition not met within {timeout} s; last error: {last}") from None
 
 
-__all__ = ["Stack", "StackError", "StackOptions", "eventually"]
+__all__ = ["Stack", "StackError", "StackOptions", "eventually", "handled_events"]

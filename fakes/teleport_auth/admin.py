@@ -10,6 +10,9 @@ Routes (request bodies are JSON objects; errors answer 400/404 with {"error": ".
     GET  /plugin-data                  every plugin data record (kept after its request is deleted)
     GET  /plugin-data/{id}             the records of one request (a list, empty when none)
     GET  /watchers                     {"count": N} live WatchEvents streams
+    GET  /watch-events/{id}            {"request_id": ..., "emitted": N}: events about the request handed to watch
+                                       streams so far, summed over every stream (queued events a stream never
+                                       sent, because it closed first, are not counted); 0 for an unknown id
     POST /faults/drop-watchers         close every watch stream now with UNAVAILABLE -> {"dropped": N}
     POST /faults/refuse                {"seconds": S}: fail every RPC with UNAVAILABLE for S seconds and close
                                        all watch streams now; S = 0 ends the window
@@ -94,6 +97,7 @@ class AdminAPI:
         r.add_get("/plugin-data", self._plugin_data)
         r.add_get("/plugin-data/{id}", self._plugin_data_of)
         r.add_get("/watchers", self._watchers)
+        r.add_get("/watch-events/{id}", self._watch_events)
         r.add_get("/faults", self._fault_state)
         r.add_post("/faults/drop-watchers", self._drop)
         r.add_post("/faults/refuse", self._refuse)
@@ -146,6 +150,10 @@ class AdminAPI:
 
     async def _watchers(self, request: web.Request) -> web.Response:
         return web.json_response({"count": self._state.fanout.count})
+
+    async def _watch_events(self, request: web.Request) -> web.Response:
+        request_id = request.match_info["id"]
+        return web.json_response({"request_id": request_id, "emitted": self._state.fanout.emitted(request_id)})
 
     async def _fault_state(self, request: web.Request) -> web.Response:
         return web.json_response(self._faults.snapshot())

@@ -3,11 +3,16 @@
 Each watcher has its own bounded queue, so a slow watcher never blocks the publisher or other watchers. When a
 watcher's queue overflows it is closed with a ConnectionProblem (UNAVAILABLE), as Teleport's fanout closes a
 watcher that falls behind; the client is expected to reconnect and resynchronise.
+
+The fan-out also counts, per request, the events it has handed to watch streams (queued for a watcher and not
+discarded when that watcher closed): the admin API reports them, so a test can wait until a client has
+finished with every event it was sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -79,14 +84,15 @@ class Watcher:
             self._queue.put_nowait(event)
         except asyncio.QueueFull:
             self.fail(ConnectionProblem("watcher queue overflow: the client is too slow, reconnect"))
+            return
+        self._fanout.count_emitted(event, 1)
 
     def fail(self, error: AuthError) -> None:
         """Close the watcher: its consumer gets `error` after the events already queued are discarded."""
         if self._error is not None:
             return
         self._error = error
-        while not self._queue.empty():
-            self._queue.get_nowait()
+        self._discard_queued()
         self._queue.put_nowait(None)
         self._fanout.unsubscribe(self)
 
@@ -99,8 +105,15 @@ class Watcher:
         return event
 
     def close(self) -> None:
-        """Unsubscribe (the consumer has gone)."""
+        """Unsubscribe (the consumer has gone); events it did not take are never sent."""
+        self._discard_queued()
         self._fanout.unsubscribe(self)
+
+    def _discard_queued(self) -> None:
+        while not self._queue.empty():
+            event = self._queue.get_nowait()
+            if event is not None:
+                self._fanout.count_emitted(event, -1)
 
 
 class Fanout:
@@ -109,6 +122,7 @@ class Fanout:
     def __init__(self, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
         self._watchers: list[Watcher] = []
         self._queue_size = queue_size
+        self._emitted: collections.Counter[str] = collections.Counter()
 
     def subscribe(self, filters: list[RequestFilter]) -> Watcher:
         """Register a watcher; events published from now on are queued for it."""
@@ -125,6 +139,14 @@ class Fanout:
     def count(self) -> int:
         """Number of live watchers."""
         return len(self._watchers)
+
+    def emitted(self, request_id: str) -> int:
+        """How many events about `request_id` went to watch streams, summed over every watcher there has been."""
+        return self._emitted[request_id]
+
+    def count_emitted(self, event: event_pb2.Event, delta: int) -> None:
+        """Count an event queued for a watcher (+1), or discarded unsent when its watcher closed (-1)."""
+        self._emitted[_request_id(event)] += delta
 
     def publish_put(self, request: types_pb2.AccessRequestV3) -> None:
         """Send a PUT with a snapshot of the request to matching watchers."""
@@ -152,3 +174,9 @@ class Fanout:
         for watcher in watchers:
             watcher.fail(ConnectionProblem(reason))
         return len(watchers)
+
+
+def _request_id(event: event_pb2.Event) -> str:
+    if event.WhichOneof("Resource") == "AccessRequest":
+        return event.AccessRequest.Metadata.Name
+    return event.ResourceHeader.Metadata.Name

@@ -13,6 +13,9 @@ Algorithm (compare Teleport's watcherjob.eventLoop):
   The semaphore slot is released while waiting. Retries and final failures are counted in `stats`.
 * Any other error is final: logged as ERROR `Failed to process request` (or `Failed to process deleted
   request`) with `error`, and the worker moves on to the next event.
+* Every event that finishes, handled or given up on, is logged once as DEBUG `Event handled` with its
+  `outcome` (`succeeded` or `failed`) and `attempts`: a test can count these lines per request to know the
+  sidecar is done with the events it received.
 * `drain(timeout)` stops intake, cuts retry waits short (no further retries are started), lets queued and
   running events finish, and reports whether everything finished in time. `close()` cancels whatever is
   still running. `async with` closes on exit.
@@ -31,11 +34,14 @@ from sidecar.domain.backoff import Backoff, Sleep
 from sidecar.domain.errors import RateLimited, SidecarError, TransientError
 from sidecar.domain.model import EventOp, RequestEvent
 
-__all__ = ["Dispatcher", "DispatcherStats", "Handler"]
+__all__ = ["EVENT_HANDLED", "Dispatcher", "DispatcherStats", "Handler"]
 
 _log = logging.getLogger("sidecar.engine.dispatcher")
 
 Handler = Callable[[RequestEvent], Awaitable[None]]
+
+# Logged once per finished event; the end-to-end stacks count these lines (fakes/stack.py `settled`).
+EVENT_HANDLED = "Event handled"
 
 # Event retries back off like the watcher reconnect (decorrelated jitter, 20 ms → 5 s).
 RETRY_BACKOFF_BASE = 0.02
@@ -155,6 +161,7 @@ class Dispatcher:
             error = await self._run_once(event)
             if error is None:
                 self.stats.handled += 1
+                _log_finished(event, "succeeded", attempt)
                 return
             retryable = isinstance(error, TransientError | TimeoutError)
             if retryable and attempt < self._max_attempts and not self._stopping.is_set():
@@ -173,6 +180,7 @@ class Dispatcher:
                 extra={**_context(event), "error": str(error) or type(error).__name__, "attempts": attempt},
                 exc_info=None if _expected(error) else error,
             )
+            _log_finished(event, "failed", attempt)
             return
 
     async def _run_once(self, event: RequestEvent) -> Exception | None:
@@ -199,6 +207,10 @@ class Dispatcher:
                 task.cancel()
             await asyncio.gather(sleeper, stopper, return_exceptions=True)
         return not self._stopping.is_set()
+
+
+def _log_finished(event: RequestEvent, outcome: str, attempts: int) -> None:
+    _log.debug(EVENT_HANDLED, extra={**_context(event), "outcome": outcome, "attempts": attempts})
 
 
 def _expected(error: Exception) -> bool:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,17 +23,34 @@ def unavailable(reason: str) -> None:
 
 def docker_client() -> Iterator[Any]:
     """A docker-py client of $DOCKER_HOST (or the default socket), closed afterwards."""
+    client, problem = _connect()
+    if client is None:
+        unavailable(problem)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _connect() -> tuple[Any, str]:
+    """A client that answered a ping, or None and why not."""
+    client: Any = None
     try:
         import docker
 
         client = docker.from_env()
         client.ping()
+        return client, ""
     except Exception as exc:
-        unavailable(f"no Docker daemon is reachable ({type(exc).__name__})")
-    try:
-        yield client
-    finally:
+        problem = f"no Docker daemon is reachable ({type(exc).__name__})"
+    if client is not None:
         client.close()
+    # docker-py does not close the socket of a connection attempt that failed: it waits in a reference cycle
+    # for the garbage collector, whose ResourceWarning would then fail whichever test runs at that moment.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+    return None, problem
 
 
 @dataclass

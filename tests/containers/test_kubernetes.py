@@ -36,18 +36,23 @@ def pod() -> dict[str, Any]:
 
 
 def container(pod: dict[str, Any], name: str) -> dict[str, Any]:
-    [found] = [c for c in pod.get("containers", []) + pod.get("initContainers", []) if c["name"] == name]
-    return found
+    found: list[dict[str, Any]] = [
+        c for c in pod.get("containers", []) + pod.get("initContainers", []) if c["name"] == name
+    ]
+    [only] = found
+    return only
 
 
 def mount(c: dict[str, Any], volume: str) -> dict[str, Any]:
-    [found] = [m for m in c["volumeMounts"] if m["name"] == volume]
-    return found
+    found: list[dict[str, Any]] = [m for m in c["volumeMounts"] if m["name"] == volume]
+    [only] = found
+    return only
 
 
 def volume(pod: dict[str, Any], name: str) -> dict[str, Any]:
-    [found] = [v for v in pod["volumes"] if v["name"] == name]
-    return found
+    found: list[dict[str, Any]] = [v for v in pod["volumes"] if v["name"] == name]
+    [only] = found
+    return only
 
 
 def configmap_data() -> dict[str, str]:

@@ -39,7 +39,9 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[MakeStack]:
         if mode == "processes":
             stack = Stack(workdir, StackOptions(**options))
         else:
-            from fakes.container_stack import ComposeStack, ContainerStack  # imports docker only when asked for
+            # Only these modes need them (ContainerStack imports docker when it starts).
+            from fakes.compose_stack import ComposeStack
+            from fakes.container_stack import ContainerStack
 
             if mode == "compose":
                 reason = ComposeStack.unsupported(StackOptions(**options), sidecar=sidecar)

@@ -1,4 +1,4 @@
-"""The Go plugin's integration suite (reference go-plugin-behavior.md §9.1), against real processes.
+"""The Go plugin's integration suite (TP `integrations/access/mattermost/testlib/suite.go`), against real processes.
 
 Setup in each test: fake Teleport + fake Mattermost + the sidecar as separate processes (the `make_stack`
 fixture). Actions go through tctl (the real RPCs) as the users of the scenario. We verify what a person
@@ -7,7 +7,6 @@ would see in Mattermost (the fake's post log) and what the sidecar stored in Tel
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 from tests.e2e.conftest import MakeStack, channel_id, dm_channel, edits, fields, replies, roots, wait_posts
@@ -23,8 +22,8 @@ async def test_message_posting_truncates_reason_and_uses_role_and_suggested_reci
     )
     rid = await stack.create_request("myuser", reason="because of " + REASON_PAD, reviewers=["reviewer2@example.com"])
 
-    posts = await wait_posts(stack, lambda p: len(roots(p, rid)) >= 2)
-    await asyncio.sleep(0.5)  # nothing more may arrive: exactly two root posts
+    await wait_posts(stack, lambda p: len(roots(p, rid)) >= 2)
+    await stack.settled(rid)  # the sidecar is done with the request: exactly two root posts, no more to come
     posts = roots(await stack.posts(), rid)
     assert len(posts) == 2
     stored = (await stack.plugin_data(rid))["messages"].split(",")
@@ -158,7 +157,7 @@ async def test_resolved_posts_are_never_edited_again(make_stack: MakeStack) -> N
     await stack.tctl("admin", "approve", rid)
     await wait_posts(stack, lambda p: len(edits(roots(p, rid)[0])) == 1)
     await stack.tctl("admin", "rm", rid)
-    await asyncio.sleep(1.0)  # give the sidecar time to (wrongly) act on the DELETE
+    await stack.settled(rid)  # the sidecar has handled the DELETE (and so could have wrongly acted on it)
     [post] = roots(await stack.posts(), rid)
     assert len(edits(post)) == 1
     assert fields(post["message"])["Status"] == "✅ APPROVED"
@@ -168,7 +167,7 @@ async def test_recipients_config_channel_and_email(make_stack: MakeStack) -> Non
     stack = await make_stack(edition="oss", role_to_recipients={"*": ["myteam/town-square", "reviewer@example.com"]})
     rid = await stack.create_request("myuser", reason="because of")
     await wait_posts(stack, lambda p: len(roots(p, rid)) >= 2)
-    await asyncio.sleep(0.5)
+    await stack.settled(rid)
     posts = roots(await stack.posts(), rid)
     assert len(posts) == 2
     assert {p["channel_id"] for p in posts} == {

@@ -10,6 +10,7 @@ import asyncio
 from typing import Any
 
 from fakes.stack import BOT_TOKEN, PLUGIN_USER, Stack, eventually
+from fakes.teleport_harness import HarnessClient
 from sidecar.domain.model import RequestState
 from sidecar.teleport.wire import types_pb2
 from tests.e2e.conftest import MakeStack, channel_id, dm_channel, edits, fields, replies, roots, wait_posts
@@ -24,7 +25,7 @@ async def create_via_grpc(stack: Stack, user: str, reason: str, reviewers: tuple
         req.Spec.Roles.append("editor")
         req.Spec.RequestReason = reason
         req.Spec.SuggestedReviewers.extend(reviewers)
-        created = await client.create_access_request(req)
+        created = await HarnessClient(client).create_access_request(req)
         return created.Metadata.Name
 
 
@@ -42,18 +43,19 @@ async def test_race_many_requests_each_reviewed_from_its_dm(make_stack: MakeStac
     try:
         async def review(rid: str, post: dict[str, Any]) -> None:
             reviewer = dm_user[post["channel_id"]]
-            await entered[reviewer].submit_access_review(rid, RequestState.APPROVED, reason=f"ok from {reviewer}")
+            harness = HarnessClient(entered[reviewer])
+            await harness.submit_access_review(rid, RequestState.APPROVED, reason=f"ok from {reviewer}")
 
         await asyncio.gather(*(review(rid, post) for rid in ids for post in roots(posts, rid)))
     finally:
         for cm in clients.values():
             await cm.__aexit__(None, None, None)
 
-    def settled(p: list[dict[str, Any]]) -> bool:
+    def all_reviewed(p: list[dict[str, Any]]) -> bool:
         return all(len(replies(p, r["id"])) == 2 and len(edits(r)) == 2 for rid in ids for r in roots(p, rid))
 
-    posts = await wait_posts(stack, settled, timeout=90)
-    await asyncio.sleep(1.0)
+    await wait_posts(stack, all_reviewed, timeout=90)
+    await stack.settled(*ids)  # every event handled: nothing more can arrive
     posts = await stack.posts()
     for rid in ids:
         rs = roots(posts, rid)
@@ -70,9 +72,10 @@ async def test_identity_rotated_by_tbot_while_requests_flow(make_stack: MakeStac
     stack = await make_stack(edition="oss", tbot_renewal="2s", tbot_ttl="6s", recipients=["myteam/town-square"])
     first = await stack.create_request("myuser", reason="before rotation")
     await wait_posts(stack, lambda p: len(roots(p, first)) == 1)
-    assert stack.tbot is not None
-    renewals = len(stack.tbot.stdout_lines)
-    await wait_posts(stack, lambda p: len(stack.tbot.stdout_lines) >= renewals + 4, timeout=30)  # > one TTL later
+    tbot = stack.tbot
+    assert tbot is not None
+    renewals = len(tbot.stdout_lines)
+    await wait_posts(stack, lambda p: len(tbot.stdout_lines) >= renewals + 4, timeout=30)  # > one TTL later
     await stack.auth_admin("POST", "/faults/drop-watchers")
     second = await stack.create_request("myuser", reason="after rotation")
     await wait_posts(stack, lambda p: len(roots(p, second)) == 1, timeout=30)
@@ -100,7 +103,9 @@ async def test_requests_arriving_while_mattermost_is_slow(make_stack: MakeStack)
     await wait_posts(stack, lambda p: all(len(roots(p, rid)) == 2 for rid in ids), timeout=60)
     for rid in ids:
         await stack.tctl("admin", "approve", rid)
-    posts = await wait_posts(stack, lambda p: all(all(edits(r) for r in roots(p, rid)) for rid in ids), timeout=60)
+    await wait_posts(stack, lambda p: all(all(edits(r) for r in roots(p, rid)) for rid in ids), timeout=60)
+    await stack.settled(*ids)
+    posts = await stack.posts()
     for rid in ids:
         assert len(roots(posts, rid)) == 2  # nothing posted twice despite the slowness
         assert all(fields(r["message"])["Status"] == "✅ APPROVED" for r in roots(posts, rid))
@@ -128,8 +133,10 @@ async def test_continues_plugin_data_written_by_the_go_plugin(make_stack: MakeSt
     await stack.tctl("reviewer@example.com", "review", rid, "--approve", "--reason", "fine")
     posts = await wait_posts(stack, lambda p: len(replies(p, go_post["id"])) == 1)
     await stack.tctl("reviewer2@example.com", "review", rid, "--approve", "--reason", "fine too")
-    posts = await wait_posts(stack, lambda p: len(replies(p, go_post["id"])) == 2 and len(
+    await wait_posts(stack, lambda p: len(replies(p, go_post["id"])) == 2 and len(
         edits(next(x for x in p if x["id"] == go_post["id"]))) == 2)
+    await stack.settled(rid)  # counts only the two reviews: no sidecar watched when the request was created
+    posts = await stack.posts()
     # No root post of ours: the only root post about the request is the Go plugin's, edited in place.
     assert [r["id"] for r in roots(posts, rid)] == [go_post["id"]]
     edited = next(x for x in posts if x["id"] == go_post["id"])
@@ -147,7 +154,9 @@ async def test_restart_does_not_repost_and_keeps_threading(make_stack: MakeStack
     await stack.start_sidecar()
     await stack.tctl("reviewer@example.com", "review", rid, "--deny", "--reason", "no")
     await stack.tctl("reviewer2@example.com", "review", rid, "--deny", "--reason", "still no")
-    posts = await wait_posts(stack, lambda p: len(replies(p, root["id"])) == 2 and len(edits(roots(p, rid)[0])) == 2)
+    await wait_posts(stack, lambda p: len(replies(p, root["id"])) == 2 and len(edits(roots(p, rid)[0])) == 2)
+    await stack.settled(rid)  # the creation, handled by the first sidecar, and both reviews by the second
+    posts = await stack.posts()
     assert len(roots(posts, rid)) == 1
     assert fields(roots(posts, rid)[0]["message"])["Status"] == "❌ DENIED"
 
@@ -160,7 +169,9 @@ async def test_rate_limited_mattermost_loses_nothing(make_stack: MakeStack) -> N
     await wait_posts(stack, lambda p: all(len(roots(p, rid)) == 2 for rid in ids), timeout=60)
     for rid in ids:
         await stack.tctl("admin", "approve", rid)
-    posts = await wait_posts(stack, lambda p: all(all(edits(r) for r in roots(p, rid)) for rid in ids), timeout=60)
+    await wait_posts(stack, lambda p: all(all(edits(r) for r in roots(p, rid)) for rid in ids), timeout=60)
+    await stack.settled(*ids)
+    posts = await stack.posts()
     limited = [r for r in await stack.mm_admin("GET", "/fake/requests") if r["status"] == 429]
     assert limited, "the scenario must actually hit the rate limit"
     for rid in ids:
@@ -181,6 +192,6 @@ async def test_announcement_survives_a_short_mattermost_outage(make_stack: MakeS
     await eventually(refused)
     await stack.mm_admin("DELETE", "/fake/faults")  # Mattermost is back
     await wait_posts(stack, lambda p: len(roots(p, rid)) == 2, timeout=60)
-    await asyncio.sleep(0.5)
+    await stack.settled(rid)
     assert len(roots(await stack.posts(), rid)) == 2  # each recipient exactly once
     assert len((await stack.plugin_data(rid))["messages"].split(",")) == 2

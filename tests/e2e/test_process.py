@@ -67,7 +67,7 @@ async def test_bad_config_exits_one_with_a_one_line_reason(tmp_path: Path, make_
 async def test_expired_identity_is_fatal(make_stack: MakeStack) -> None:
     stack = await make_stack(edition="oss", sidecar=False)
     stack.plugin_identity = await stack.sign(PLUGIN_USER, ttl="1s")
-    await asyncio.sleep(1.5)
+    await asyncio.sleep(1.5)  # let the certificate expire: a wait on the clock, not on the sidecar
     stack.write_config()
     proc = await stack.start_sidecar(wait_ready=False)
     assert await proc.wait(30) == 1

@@ -81,8 +81,8 @@ async def test_display_name_found_by_listing_the_team(client: MattermostClient, 
     result = await check_one(client, "myteam/ops alerts")
     assert result.problem == "'ops alerts' looks like a display name: the channel name is 'q3x'"
     assert result.fix == 'use "myteam/q3x"'
-    listing = stub.calls("GET", "/api/v4/teams/" + TEAM["id"] + "/channels")[0]
-    assert listing.raw_path.endswith("?page=0&per_page=200")
+    call = stub.calls("GET", "/api/v4/teams/" + TEAM["id"] + "/channels")[0]
+    assert call.raw_path.endswith("?page=0&per_page=200")
 
 
 async def test_channel_not_found_at_all(client: MattermostClient, stub: StubServer) -> None:

@@ -9,12 +9,14 @@ from datetime import UTC, datetime
 
 import pytest
 
+from fakes.stack import handled_events
 from sidecar.domain.backoff import Backoff
 from sidecar.domain.errors import NotFound, RateLimited, TransientError
 from sidecar.domain.model import AccessRequest, EventOp, RequestEvent, RequestState, Review
 from sidecar.engine.cas import Cas
-from sidecar.engine.dispatcher import Dispatcher, Handler
+from sidecar.engine.dispatcher import EVENT_HANDLED, Dispatcher, Handler
 from sidecar.engine.engine import Engine, EngineSettings
+from sidecar.logs import JsonFormatter, TextFormatter
 from tests.unit.fakes_ports import FakeChat, FakePluginDataStore, FakeRoleLookup
 
 
@@ -215,6 +217,33 @@ async def test_unexpected_exception_is_logged_with_traceback_and_worker_continue
         await dispatcher.join()
     assert handled == [1]
     assert caplog.records[0].exc_info is not None
+
+
+async def test_every_finished_event_is_logged_once_with_its_outcome(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="sidecar.engine.dispatcher")
+    failures = {"a": 1, "b": 99}  # "a" succeeds on its second run, "b" never does
+
+    async def handler(event: RequestEvent) -> None:
+        if event.op is EventOp.PUT and failures.get(event.request_id, 0) > 0:
+            failures[event.request_id] -= 1
+            raise TransientError("down")
+
+    async with _dispatcher(handler, max_attempts=2) as dispatcher:
+        dispatcher.submit(_event("a"))
+        dispatcher.submit(_event("a", op=EventOp.DELETE))
+        dispatcher.submit(_event("b"))
+        await dispatcher.join()
+    finished = sorted(
+        (r.request_id, r.request_op, r.outcome, r.attempts)  # type: ignore[attr-defined]
+        for r in caplog.records
+        if r.getMessage() == EVENT_HANDLED
+    )
+    assert finished == [("a", "delete", "succeeded", 1), ("a", "put", "succeeded", 2), ("b", "put", "failed", 2)]
+    assert all(r.levelno == logging.DEBUG for r in caplog.records if r.getMessage() == EVENT_HANDLED)
+    # The e2e stacks count these lines in the sidecar's log, in either format, to know it is done.
+    for formatter in (TextFormatter(), JsonFormatter()):
+        log = "\n".join(formatter.format(r) for r in caplog.records)
+        assert (handled_events(log, "a"), handled_events(log, "b"), handled_events(log, "")) == (2, 1, 0)
 
 
 async def test_deadline_cuts_a_hung_handler_and_is_retried() -> None:

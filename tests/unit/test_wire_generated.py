@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from google.protobuf.message import Message
 
 from sidecar.teleport.wire import authservice_pb2, event_pb2, types_pb2, users_service_pb2
 from tools import gen_protos
@@ -38,7 +39,7 @@ def test_generated_code_is_fresh(tmp_path: Path) -> None:
         (users_service_pb2.GetUserResponse, "user", 1),
     ],
 )
-def test_field_numbers_match_teleport(message: type, field: str, number: int) -> None:
+def test_field_numbers_match_teleport(message: type[Message], field: str, number: int) -> None:
     assert message.DESCRIPTOR.fields_by_name[field].number == number
 
 
