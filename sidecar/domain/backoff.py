@@ -12,7 +12,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 
-__all__ = ["Backoff", "Sleep"]
+__all__ = ["Backoff", "Sleep", "sleep_unless_stopped"]
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -58,16 +58,24 @@ class Backoff:
         if stop is None:
             await self._sleep(delay)
             return True
-        if stop.is_set():
-            return False
-        sleeper = asyncio.ensure_future(self._sleep(delay))
-        stopper = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait((sleeper, stopper), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (sleeper, stopper):
-                task.cancel()
-            await asyncio.gather(sleeper, stopper, return_exceptions=True)
-        if sleeper.done() and not sleeper.cancelled():
-            sleeper.result()
-        return not stop.is_set()
+        return await sleep_unless_stopped(self._sleep, delay, stop)
+
+
+async def sleep_unless_stopped(sleep: Sleep, delay: float, stop: asyncio.Event) -> bool:
+    """Sleep `delay` with `sleep` unless `stop` is set first; True when the whole delay passed.
+
+    Cancellation propagates as usual, and an error raised by `sleep` is raised here.
+    """
+    if stop.is_set():
+        return False
+    sleeper = asyncio.ensure_future(sleep(delay))
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((sleeper, stopper), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sleeper, stopper):
+            task.cancel()
+        await asyncio.gather(sleeper, stopper, return_exceptions=True)
+    if sleeper.done() and not sleeper.cancelled():
+        sleeper.result()
+    return not stop.is_set()

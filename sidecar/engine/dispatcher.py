@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sidecar.domain.backoff import Backoff, Sleep
+from sidecar.domain.backoff import Backoff, Sleep, sleep_unless_stopped
 from sidecar.domain.errors import RateLimited, SidecarError, TransientError
 from sidecar.domain.model import EventOp, RequestEvent
 
@@ -196,17 +196,7 @@ class Dispatcher:
 
     async def _pause(self, delay: float) -> bool:
         """Sleep `delay` unless drain/close starts first; True when the full delay passed."""
-        if self._stopping.is_set():
-            return False
-        sleeper = asyncio.ensure_future(self._sleep(delay))
-        stopper = asyncio.ensure_future(self._stopping.wait())
-        try:
-            await asyncio.wait((sleeper, stopper), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (sleeper, stopper):
-                task.cancel()
-            await asyncio.gather(sleeper, stopper, return_exceptions=True)
-        return not self._stopping.is_set()
+        return await sleep_unless_stopped(self._sleep, delay, self._stopping)
 
 
 def _log_finished(event: RequestEvent, outcome: str, attempts: int) -> None:
