@@ -9,7 +9,9 @@ Algorithm (Go `watcherjob` semantics, with the sidecar's improvements):
 3. A stream that ends (EOF) or fails with a transient error is re-opened after a decorrelated-jitter
    backoff (20 ms .. 5 s, reset after each successful INIT). With `fail_fast` (TELEPORT_PLUGIN_FAIL_FAST)
    these become fatal instead, for parity with the Go plugin. Any other error is fatal.
-Existing requests are not replayed on (re)connect, as in Go.
+Existing requests are not replayed by the stream (as in Go): `on_connected` runs after every INIT, so the
+caller can list what the stream did not deliver (the reconcile), and `on_disconnected` when a stream is lost.
+Both default to doing nothing; an error raised by either is logged, never fatal to the watch.
 """
 
 from __future__ import annotations
@@ -30,6 +32,13 @@ ACCESS_REQUEST_KIND = "access_request"
 StreamOpener = Callable[[], AsyncIterator[event_pb2.Event]]
 EventSink = Callable[[RequestEvent], Awaitable[None]]
 Converter = Callable[[event_pb2.Event], RequestEvent]
+#: Called with the number of the connection (1 for the first) once its INIT has arrived.
+ConnectedHook = Callable[[int], Awaitable[None]]
+DisconnectedHook = Callable[[], Awaitable[None]]
+
+
+async def _nothing(*_: object) -> None:
+    return None
 
 
 class Watcher:
@@ -44,7 +53,11 @@ class Watcher:
         backoff: Backoff,
         init_timeout: float = 15.0,
         fail_fast: bool = False,
+        on_connected: ConnectedHook = _nothing,
+        on_disconnected: DisconnectedHook = _nothing,
     ) -> None:
+        self._on_connected = on_connected
+        self._on_disconnected = on_disconnected
         self._open_stream = open_stream
         self._convert = convert
         self._sink = sink
@@ -68,6 +81,7 @@ class Watcher:
                 raise WatcherError(f"watch stream lost and TELEPORT_PLUGIN_FAIL_FAST is set: {cause or 'EOF'}")
             log.error(problem, extra={"error": str(cause)} if cause else {})
             self.ready.clear()
+            await self._call_hook("on_disconnected", self._on_disconnected())
             await self._backoff.wait()
 
     async def _run_stream(self) -> None:
@@ -85,6 +99,7 @@ class Watcher:
             self._backoff.reset()
             log.debug("Watcher connected")
             self.ready.set()
+            await self._call_hook("on_connected", self._on_connected(self.connections))
             async for event in stream:
                 if event.Type == event_pb2.INIT:
                     raise TransientError("unexpected second INIT event on the watch stream")
@@ -99,6 +114,13 @@ class Watcher:
             aclose = getattr(stream, "aclose", None)
             if aclose is not None:
                 await aclose()
+
+    @staticmethod
+    async def _call_hook(name: str, call: Awaitable[None]) -> None:
+        try:
+            await call
+        except Exception as exc:  # a hook's bug must not stop the watch; it is reported instead
+            log.error("Watcher hook failed", extra={"hook": name, "error": str(exc) or type(exc).__name__})
 
     @staticmethod
     def _check_init(first: event_pb2.Event) -> None:

@@ -173,3 +173,43 @@ async def test_other_errors_are_fatal() -> None:
     with pytest.raises(RuntimeError, match="boom"):
         async with asyncio.timeout(5):
             await watcher.run()
+
+
+async def test_hooks_run_after_each_init_and_each_lost_stream() -> None:
+    script = Script(
+        ([init("access_request"), delete("a")], None),
+        ([init("access_request"), delete("b")], TransientError("unavailable")),
+    )
+    seen: list[RequestEvent] = []
+    calls: list[str] = []
+
+    async def connected(number: int) -> None:
+        # Runs before any event of the new stream reaches the sink.
+        calls.append(f"connected {number} after {len(seen)} events")
+
+    async def disconnected() -> None:
+        calls.append("disconnected")
+
+    watcher = make(script, seen, on_connected=connected, on_disconnected=disconnected)
+    await run_until(watcher, lambda: len(calls) >= 5, seen)
+    assert calls[:5] == [
+        "connected 1 after 0 events",
+        "disconnected",
+        "connected 2 after 1 events",
+        "disconnected",
+        "connected 3 after 2 events",
+    ]
+
+
+async def test_a_failing_hook_does_not_stop_the_watch(caplog: pytest.LogCaptureFixture) -> None:
+    script = Script(([init("access_request"), delete("a")], None), ([init("access_request"), delete("b")], None))
+    seen: list[RequestEvent] = []
+
+    async def broken(number: int) -> None:
+        raise RuntimeError(f"hook bug {number}")
+
+    watcher = make(script, seen, on_connected=broken)
+    await run_until(watcher, lambda: len(seen) == 2, seen)
+    assert [e.request_id for e in seen] == ["a", "b"]
+    failures = [r for r in caplog.records if r.getMessage() == "Watcher hook failed"]
+    assert failures and failures[0].error == "hook bug 1"  # type: ignore[attr-defined]
