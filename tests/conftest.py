@@ -12,15 +12,18 @@ Anything else raises NonLoopbackNetworkError before the real call is made, so no
 test even if the code under test swallowed the error. It covers Python sockets (connect, connect_ex, bind,
 sendto, sendmsg), name lookups (getaddrinfo, gethostbyname) and grpc channel targets and server ports, whose C
 core does not use Python sockets. Unix sockets are fine. tests/containers is exempt: it talks to the Docker
-networks it creates. Subprocesses (the e2e components) are not guarded.
+networks it creates; so is tests/e2e in compose mode (TM_E2E_MODE=compose), whose runner is a container on the
+network docker-compose.test.yml creates and reaches the components by service name. Subprocesses (the e2e
+components) are not guarded.
 """
 
 from __future__ import annotations
 
 import functools
 import ipaddress
+import os
 import socket
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -211,10 +214,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     GUARD.uninstall()
 
 
+def unguarded_tiers(env: Mapping[str, str] = os.environ) -> frozenset[str]:
+    """The tiers the network guard leaves alone in this run."""
+    if env.get("TM_E2E_MODE") == "compose":
+        return UNGUARDED_TIERS | {"e2e"}
+    return UNGUARDED_TIERS
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
     """Guard the test's setup, call and teardown, fixtures of any scope included, unless its tier is exempt."""
-    GUARD.active = tier(item.path) not in UNGUARDED_TIERS
+    GUARD.active = tier(item.path) not in unguarded_tiers()
     GUARD.violations.clear()
     try:
         return (yield)

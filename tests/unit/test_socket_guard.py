@@ -21,6 +21,7 @@ from tests.conftest import (
     NonLoopbackNetworkError,
     grpc_hosts,
     tier,
+    unguarded_tiers,
 )
 
 TEST_NET = "192.0.2.1"  # TEST-NET-1 (RFC 5737): never routed
@@ -153,6 +154,14 @@ def test_every_tier_but_containers_is_guarded(network_guard: NetworkGuard) -> No
         assert tier(TESTS / name / "test_x.py") not in UNGUARDED_TIERS
     assert tier(TESTS / "containers" / "test_image.py") in UNGUARDED_TIERS
     assert tier(TESTS / "test_top_level.py") is None  # guarded too
+
+
+def test_compose_mode_leaves_the_e2e_tier_to_the_compose_network() -> None:
+    # The compose runner is a container on the network docker-compose.test.yml made; it resolves service names.
+    assert "e2e" in unguarded_tiers({"TM_E2E_MODE": "compose"})
+    assert "e2e" not in unguarded_tiers({"TM_E2E_MODE": "containers"})
+    assert "e2e" not in unguarded_tiers({})
+    assert "unit" not in unguarded_tiers({"TM_E2E_MODE": "compose"})
 
 
 def test_a_test_gets_its_tiers_timeout(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> None:
