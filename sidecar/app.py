@@ -22,6 +22,7 @@ from sidecar.domain.errors import IdentityError, SidecarError, StartupError, Uni
 from sidecar.domain.model import RequestEvent
 from sidecar.engine.dispatcher import Dispatcher
 from sidecar.engine.engine import Engine, EngineSettings
+from sidecar.engine.retries import RetryScheduler
 from sidecar.mattermost.bot import MattermostBot
 from sidecar.mattermost.client import MattermostClient
 from sidecar.render.classic import RenderSettings, web_url_from_addr
@@ -154,7 +155,13 @@ class Plugin:
                 ),
             )
             async with Dispatcher(engine.handle, event_timeout=EVENT_TIMEOUT) as dispatcher:
-                await self._watch(teleport, dispatcher, stop)
+                # Owed work that failed transiently comes back as RESUME events, ordered with the rest.
+                retries = RetryScheduler(dispatcher.submit)
+                engine.attach_retries(retries)
+                try:
+                    await self._watch(teleport, dispatcher, stop)
+                finally:
+                    await retries.close()
 
     async def _watch(self, teleport: TeleportClient, dispatcher: Dispatcher, stop: asyncio.Event) -> None:
         async def sink(event: RequestEvent) -> None:

@@ -7,6 +7,10 @@ so a deployment can switch between the Go plugin and this sidecar without losing
     resolution, resolve_reason, max_duration (RFC 3339), system_annotations (JSON object of lists),
     suggested_reviewers (JSON list), logins_by_role (JSON object of lists), messages ("chan/post,...")
 
+One key is ours, `tm_delivery`: a JSON object with the work still owed to Mattermost (see
+`sidecar/domain/record.py` Delivery). The Go plugin neither reads nor writes it, and a record without it is
+one Go wrote: nothing is owed for what Go did.
+
 Optional values encode to "" when empty; Teleport deletes a key set to "", so stored maps omit them.
 JSON is written the way Go's json.Marshal writes it: no spaces, sorted object keys, `<`, `>`, `&`,
 U+2028 and U+2029 escaped, and an empty list of a map entry written as `null` (a nil Go slice).
@@ -21,7 +25,7 @@ from typing import Any
 
 from sidecar.domain.errors import PluginDataError
 from sidecar.domain.model import PostRef
-from sidecar.domain.record import PluginData, Resolution
+from sidecar.domain.record import Claim, Delivery, PluginData, Resolution
 
 __all__ = ["KEYS", "decode", "encode", "go_json"]
 
@@ -38,7 +42,12 @@ KEYS: tuple[str, ...] = (
     "suggested_reviewers",
     "logins_by_role",
     "messages",
+    "tm_delivery",
 )
+
+DELIVERY_KEY = "tm_delivery"
+#: The newest permanent failures kept in the record (older ones were reported already).
+MAX_FAILURES_KEPT = 20
 
 # Keys older (Slack-era) plugin versions wrote for a single message; read, never written.
 _LEGACY_CHANNEL_KEY = "channel_id"
@@ -102,6 +111,7 @@ def encode(data: PluginData) -> dict[str, str]:
         "suggested_reviewers": go_json(list(data.suggested_reviewers)) if data.suggested_reviewers else "",
         "logins_by_role": _encode_list_map(data.logins_by_role),
         "messages": _encode_messages(data.messages),
+        DELIVERY_KEY: _encode_delivery(data.delivery),
     }
 
 
@@ -203,4 +213,52 @@ def decode(data: Mapping[str, str]) -> PluginData:
         suggested_reviewers=_decode_list(data, "suggested_reviewers"),
         logins_by_role=_decode_list_map(data, "logins_by_role"),
         messages=_decode_messages(data),
+        delivery=_decode_delivery(data.get(DELIVERY_KEY, "")),
     )
+
+
+def _encode_delivery(delivery: Delivery) -> str:
+    if not delivery.tracked:
+        return ""
+    document: dict[str, Any] = {
+        "v": 1,
+        "since": delivery.since_ms,
+        "roots": list(delivery.roots_owed),
+        "replies": dict(delivery.replies_done),
+        "version": delivery.edit_version,
+        "edits": dict(delivery.edits_done),
+        "failed": list(delivery.failed[-MAX_FAILURES_KEPT:]),
+    }
+    if delivery.claim is not None:
+        document["claim"] = [delivery.claim.owner, delivery.claim.until]
+    return go_json(document)
+
+
+def _decode_delivery(raw: str) -> Delivery:
+    if not raw:
+        return Delivery()
+    value = _load_json(DELIVERY_KEY, raw)
+    if not isinstance(value, dict) or value.get("v") != 1:
+        raise PluginDataError(DELIVERY_KEY, "expected a JSON object with \"v\": 1")
+    try:
+        roots = tuple(str(recipient) for recipient in value["roots"])
+        claim_value = value.get("claim")
+        claim = Claim(owner=str(claim_value[0]), until=float(claim_value[1])) if claim_value else None
+        return Delivery(
+            tracked=True,
+            since_ms=_whole(value["since"]),
+            roots_owed=roots,
+            replies_done={str(post): _whole(count) for post, count in value["replies"].items()},
+            edit_version=_whole(value["version"]),
+            edits_done={str(post): _whole(version) for post, version in value["edits"].items()},
+            failed=tuple(str(item) for item in value["failed"]),
+            claim=claim,
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise PluginDataError(DELIVERY_KEY, f"malformed owed-work record: {exc!r}") from None
+
+
+def _whole(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"expected a non-negative integer, got {value!r}")
+    return value

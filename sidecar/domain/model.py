@@ -56,10 +56,14 @@ class AccessRequest:
 
 
 class EventOp(enum.Enum):
-    """What happened to a request. A delete means deleted or expired: Teleport does not tell them apart."""
+    """What happened to a request. A delete means deleted or expired: Teleport does not tell them apart.
+
+    RESUME is the sidecar's own: nothing happened, finish whatever is still owed for the request.
+    """
 
     PUT = "put"
     DELETE = "delete"
+    RESUME = "resume"
 
 
 @dataclass(frozen=True)
@@ -85,3 +89,23 @@ class PostRef:
 
     channel_id: str
     post_id: str
+
+
+class PostKind(enum.Enum):
+    """What a post of ours is to its request."""
+
+    ROOT = "root"
+    REPLY = "reply"
+
+
+@dataclass(frozen=True)
+class PostMarker:
+    """Names one logical post: the same marker for every attempt, so a post made before a crash is found again.
+
+    The chat adapter derives the post's idempotency key from it and stores it with the post.
+    """
+
+    request_id: str
+    recipient: str  # the channel id the post goes to
+    kind: PostKind
+    review_index: int = -1  # for replies: the review it answers

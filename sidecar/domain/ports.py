@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from sidecar.domain.model import Channel, PostRef
+from sidecar.domain.model import Channel, PostMarker, PostRef
 
 
 class PluginDataStore(Protocol):
@@ -46,8 +46,18 @@ class ChatPort(Protocol):
         """Resolve an email (DM) or `team/channel`. Raises RecipientError when it cannot be resolved."""
         ...
 
-    async def post(self, channel_id: str, message: str, root_id: str = "") -> PostRef:
-        """Create a post (a thread reply when root_id is set) and return where it landed."""
+    async def post(
+        self, channel_id: str, message: str, root_id: str = "", *, marker: PostMarker | None = None
+    ) -> PostRef:
+        """Create a post (a thread reply when root_id is set) and return where it landed.
+
+        With a marker, every attempt for the same marker is one logical post: the server deduplicates
+        retries for a while, and `find` can recognise the post later.
+        """
+        ...
+
+    async def find(self, marker: PostMarker, channel_id: str, root_id: str = "", since_ms: int = 0) -> PostRef | None:
+        """A post made earlier for `marker` (in the thread of root_id, or the channel since since_ms), or None."""
         ...
 
     async def edit(self, post: PostRef, message: str) -> None:

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sidecar.domain.model import PostRef
 
-__all__ = ["PluginData", "Resolution"]
+__all__ = ["Claim", "Delivery", "PluginData", "Resolution"]
 
 
 class Resolution(enum.Enum):
@@ -23,6 +23,34 @@ class Resolution(enum.Enum):
     DENIED = "DENIED"
     EXPIRED = "EXPIRED"
     PROMOTED = "PROMOTED"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Which replica is delivering the owed work, until when (unix seconds); others wait for it or its expiry."""
+
+    owner: str
+    until: float
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the sidecar still owes Mattermost for a request, kept in plugin data keys of its own (Go ignores them).
+
+    `tracked` is False for a record the Go plugin wrote (or one from before this was kept): nothing is owed
+    for what Go already did, and the first change we make starts tracking from there. Versions: a root post
+    shows version 0 when posted; every change of the text it must show (a review's pending re-update, the
+    resolution, the expiry) raises `edit_version`, and an edit is owed to each post below it.
+    """
+
+    tracked: bool = False
+    since_ms: int = 0  # when the record was created: the search for earlier posts starts there
+    roots_owed: tuple[str, ...] = ()  # recipients (as configured or suggested) still waiting for a root post
+    replies_done: Mapping[str, int] = field(default_factory=dict)  # root post id → review replies in its thread
+    edit_version: int = 0
+    edits_done: Mapping[str, int] = field(default_factory=dict)  # root post id → the version it shows
+    failed: tuple[str, ...] = ()  # permanent failures, each reported once and never retried
+    claim: Claim | None = None
 
 
 @dataclass(frozen=True)
@@ -41,3 +69,4 @@ class PluginData:
     suggested_reviewers: tuple[str, ...] = ()
     logins_by_role: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     messages: tuple[PostRef, ...] = ()
+    delivery: Delivery = field(default_factory=Delivery)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from sidecar.codec.plugindata import KEYS, decode, encode
@@ -71,9 +71,10 @@ class Updated(Generic[W]):
 
 @dataclass(frozen=True)
 class Skipped(Generic[K]):
-    """The modifier chose not to write."""
+    """The modifier chose not to write; `current` is the record it decided on."""
 
     decision: K
+    current: PluginData | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ class Cas:
             result = modify(old)
             if isinstance(result, Keep):
                 if not result.retry:
-                    return Skipped(result.decision)
+                    return Skipped(result.decision, old)
                 reason = result.reason or "the modifier asked to decide again"
             else:
                 expect = _expect_from(stored) if stored is not None else _EMPTY

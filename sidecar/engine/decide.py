@@ -1,32 +1,34 @@
-"""The state machine: stored plugin data + one request event → an explicit plan. Pure; no I/O.
+"""The state machine: stored record + one request event → the new record, or why nothing changes. Pure.
+
+The record says what is owed to Mattermost (sidecar/domain/record.py Delivery); what to send follows from
+it (sidecar/engine/owed.py), so a step that fails stays owed and a restart finds it there.
 
     event                       stored record                   plan
     ─────────────────────────── ─────────────────────────────── ─────────────────────────────────────────
-    PUT PENDING                 none                            Apply(create record, [BroadcastRoot, with a
-                                                                      reply per review it already has])
-    PUT PENDING, no reviews     any                             NoOp(ALREADY_ANNOUNCED)
-    PUT PENDING, reviews        no posts yet                    NoOp(AWAITING_POSTS)       (retry later)
+    PUT PENDING                 none                            Apply(new record: a root post owed to every
+                                                                      recipient, replies owed for reviews it
+                                                                      already has, then a re-update)
+    PUT PENDING, no new reviews any                             NoOp(ALREADY_ANNOUNCED)
+    PUT PENDING, new reviews    Go's, with no posts yet         NoOp(AWAITING_POSTS)       (retry later)
                                 resolved                        NoOp(ALREADY_RESOLVED)
-                                unresolved                      Apply(count, [Reply per post × new review,
-                                                                       Edit per post, same PENDING text])
+                                unresolved                      Apply(count; replies owed in every thread,
+                                                                      then the pending re-update)
     PUT APPROVED/DENIED/PROMOTED none                           NoOp(NOTHING_POSTED)
-                                no posts yet                    NoOp(AWAITING_POSTS) if reviews, else
+                                Go's, with no posts yet         NoOp(AWAITING_POSTS) if reviews, else
                                                                 NoOp(NOTHING_POSTED)
-                                resolved                        NoOp(RESOLUTION_CONFLICT)  (Go logs an error)
-                                unresolved                      Apply(count + tag + reason,
-                                                                      [Reply…, Edit per post with new text])
-    DELETE                      none / no posts yet             NoOp(NOTHING_POSTED)
+                                resolved the same way           NoOp(ALREADY_RESOLVED)
+                                resolved otherwise              NoOp(RESOLUTION_CONFLICT)  (Go logs an error)
+                                unresolved                      Apply(count + tag + reason; replies, edits)
+    DELETE                      none / nothing announced        NoOp(NOTHING_POSTED)
                                 resolved                        NoOp(RESOLUTION_CONFLICT)
-                                unresolved                      Apply(tag EXPIRED, [Edit per post])
+                                unresolved                      Apply(tag EXPIRED; edits)
+    RESUME (ours)               any                             NoOp(RESUME): only finish what is owed
     PUT in state NONE           any                             NoOp(UNKNOWN_STATE)
 
-Replies go to every stored post, only for reviews beyond the stored `reviews_count`, in review order;
-the plan's record already holds the new count, so the count is committed before anything is sent, as
-in Go. The "pending re-update" (an Edit with unchanged text after reviews on a pending request) is
-kept because the Go test-suite counts it; a request first seen with reviews gets the same treatment
-in the threads of its new posts (BroadcastRoot.replies). Every step names its target and full text,
-so re-running a step from the stored record gives the same call: edits are idempotent, replies carry
-their review index so an idempotent-posting layer can key on (post, index).
+Counts and resolutions are committed before anything is sent, as in Go. The "pending re-update" (an edit
+with unchanged text after new reviews on a pending request) is kept because the Go test-suite counts it.
+Deviation: a resolved event for a request already resolved the same way is ignored quietly (Go reports a
+conflict), so replaying events, as the reconcile does, is harmless.
 """
 
 from __future__ import annotations
@@ -36,23 +38,10 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sidecar.domain.model import AccessRequest, EventOp, PostRef, RequestEvent, RequestState
-from sidecar.domain.record import PluginData, Resolution
-from sidecar.render.classic import RenderSettings, review_reply_text, root_post_text
+from sidecar.domain.model import AccessRequest, EventOp, RequestEvent, RequestState
+from sidecar.domain.record import Delivery, PluginData, Resolution
 
-__all__ = [
-    "Apply",
-    "BroadcastRoot",
-    "Edit",
-    "NoOp",
-    "NoOpReason",
-    "Plan",
-    "ReviewReply",
-    "Step",
-    "ThreadReply",
-    "decide",
-    "initial_record",
-]
+__all__ = ["Apply", "NoOp", "NoOpReason", "Plan", "decide", "initial_record", "tracked"]
 
 
 class NoOpReason(enum.Enum):
@@ -64,11 +53,12 @@ class NoOpReason(enum.Enum):
     ALREADY_RESOLVED = "request is already resolved"
     RESOLUTION_CONFLICT = "cannot change the resolution tag of an already resolved request"
     UNKNOWN_STATE = "unknown request state"
+    RESUME = "finish what is owed"
 
 
 @dataclass(frozen=True)
 class NoOp:
-    """Nothing to store and nothing to send. `detail` adds context (e.g. the two tags of a conflict)."""
+    """Nothing to store. `detail` adds context (e.g. the two tags of a conflict)."""
 
     reason: NoOpReason
     detail: str = ""
@@ -80,63 +70,10 @@ class NoOp:
 
 
 @dataclass(frozen=True)
-class ReviewReply:
-    """The thread reply for the review at `review_index`, to post under posts that do not exist yet."""
-
-    review_index: int
-    text: str
-
-
-@dataclass(frozen=True)
-class BroadcastRoot:
-    """Post `text` as a new root post to every resolved recipient, then store where the posts landed.
-
-    When the request already had reviews, `replies` are then posted in every new thread, followed by
-    the pending re-update of each new post (what Go does for a request first seen with reviews).
-    """
-
-    text: str
-    replies: tuple[ReviewReply, ...] = ()
-
-    def describe(self) -> str:
-        """What the step does, without its text."""
-        return "announce the request"
-
-
-@dataclass(frozen=True)
-class ThreadReply:
-    """Reply in the thread of `post` for the review at `review_index` of the request."""
-
-    post: PostRef
-    review_index: int
-    text: str
-
-    def describe(self) -> str:
-        """What the step does, without its text."""
-        return f"reply to review {self.review_index} in thread {self.post.post_id}"
-
-
-@dataclass(frozen=True)
-class Edit:
-    """Replace the text of `post`."""
-
-    post: PostRef
-    text: str
-
-    def describe(self) -> str:
-        """What the step does, without its text."""
-        return f"edit post {self.post.post_id}"
-
-
-Step = BroadcastRoot | ThreadReply | Edit
-
-
-@dataclass(frozen=True)
 class Apply:
-    """Store `new_record` (compare-and-swap), then perform `steps` in order."""
+    """Store `new_record` (compare-and-swap); what it owes is then sent."""
 
     new_record: PluginData
-    steps: tuple[Step, ...]
 
 
 Plan = NoOp | Apply
@@ -149,7 +86,7 @@ _STATE_TAGS: dict[RequestState, Resolution] = {
 
 
 def initial_record(request: AccessRequest, logins_by_role: Mapping[str, Sequence[str]] | None = None) -> PluginData:
-    """The record stored when a request is first announced (Go's Create data)."""
+    """The record stored when a request is first announced (Go's Create data), before any delivery."""
     return PluginData(
         user=request.user,
         roles=request.roles,
@@ -160,91 +97,104 @@ def initial_record(request: AccessRequest, logins_by_role: Mapping[str, Sequence
     )
 
 
-def _edits(request_id: str, record: PluginData, settings: RenderSettings) -> list[Edit]:
-    text = root_post_text(request_id, record, settings)
-    return [Edit(post, text) for post in record.messages]
+def tracked(record: PluginData) -> Delivery:
+    """The record's delivery state, starting to track one the Go plugin wrote: what Go did is owed no more."""
+    delivery = record.delivery
+    if delivery.tracked:
+        return delivery
+    done = {post.post_id: record.reviews_count for post in record.messages}
+    return Delivery(tracked=True, replies_done=done, edits_done={post.post_id: 0 for post in record.messages})
 
 
-def _replies(record: PluginData, request: AccessRequest) -> list[ThreadReply]:
-    first_new = record.reviews_count
-    new_reviews = list(enumerate(request.reviews))[first_new:]
-    return [
-        ThreadReply(post, index, review_reply_text(review))
-        for post in record.messages
-        for index, review in new_reviews
-    ]
+def _announced(record: PluginData) -> bool:
+    return bool(record.messages) or bool(record.delivery.roots_owed)
 
 
-def _with_count(record: PluginData, request: AccessRequest) -> PluginData:
+def _with_reviews(record: PluginData, request: AccessRequest, *, bump: bool) -> PluginData:
+    """Count the request's reviews (never backwards); with new ones (or `bump`), owe every post a new edit."""
     count = max(record.reviews_count, len(request.reviews))
-    return dataclasses.replace(record, reviews_count=count)
-
-
-def _conflict(record: PluginData, tag: Resolution) -> NoOp:
-    detail = f"existing: {record.resolution.value}, event: {tag.value}"
-    return NoOp(NoOpReason.RESOLUTION_CONFLICT, detail)
+    delivery = tracked(record)
+    if count > record.reviews_count or bump:
+        delivery = dataclasses.replace(delivery, edit_version=delivery.edit_version + 1)
+    return dataclasses.replace(record, reviews_count=count, delivery=delivery)
 
 
 def _on_pending(
     record: PluginData | None,
     request: AccessRequest,
-    settings: RenderSettings,
     logins_by_role: Mapping[str, Sequence[str]] | None,
+    recipients: Sequence[str],
+    now_ms: int,
 ) -> Plan:
     if record is None:
-        created = _with_count(initial_record(request, logins_by_role), request)
-        replies = tuple(ReviewReply(index, review_reply_text(review)) for index, review in enumerate(request.reviews))
-        return Apply(created, (BroadcastRoot(root_post_text(request.id, created, settings), replies),))
-    if not request.reviews:
+        delivery = Delivery(
+            tracked=True,
+            since_ms=now_ms,
+            roots_owed=tuple(recipients),
+            # A request first seen with reviews gets the pending re-update after its replies, as in Go.
+            edit_version=1 if request.reviews else 0,
+        )
+        created = dataclasses.replace(
+            initial_record(request, logins_by_role), reviews_count=len(request.reviews), delivery=delivery
+        )
+        return Apply(created)
+    if len(request.reviews) <= record.reviews_count:
         return NoOp(NoOpReason.ALREADY_ANNOUNCED)
-    if not record.messages:
-        return NoOp(NoOpReason.AWAITING_POSTS)
+    if not _announced(record):
+        return NoOp(NoOpReason.AWAITING_POSTS if not record.delivery.tracked else NoOpReason.NOTHING_POSTED)
     if record.resolution is not Resolution.UNRESOLVED:
         return NoOp(NoOpReason.ALREADY_RESOLVED)
-    updated = _with_count(record, request)
-    # Go re-PUTs every post with the unchanged PENDING text after replying (the "pending re-update").
-    return Apply(updated, (*_replies(record, request), *_edits(request.id, updated, settings)))
+    return Apply(_with_reviews(record, request, bump=False))
 
 
-def _on_resolved(record: PluginData | None, request: AccessRequest, settings: RenderSettings) -> Plan:
+def _on_resolved(record: PluginData | None, request: AccessRequest) -> Plan:
     tag = _STATE_TAGS[request.state]
     if record is None:
         return NoOp(NoOpReason.NOTHING_POSTED)
-    if not record.messages:
-        return NoOp(NoOpReason.AWAITING_POSTS if request.reviews else NoOpReason.NOTHING_POSTED)
+    if not _announced(record):
+        waiting = request.reviews and not record.delivery.tracked  # Go's announcement may still land
+        return NoOp(NoOpReason.AWAITING_POSTS if waiting else NoOpReason.NOTHING_POSTED)
+    if record.resolution is tag:
+        return NoOp(NoOpReason.ALREADY_RESOLVED)
     if record.resolution is not Resolution.UNRESOLVED:
-        return _conflict(record, tag)
-    updated = dataclasses.replace(_with_count(record, request), resolution=tag, resolve_reason=request.resolve_reason)
-    return Apply(updated, (*_replies(record, request), *_edits(request.id, updated, settings)))
+        return NoOp(NoOpReason.RESOLUTION_CONFLICT, f"existing: {record.resolution.value}, event: {tag.value}")
+    counted = _with_reviews(record, request, bump=True)
+    return Apply(dataclasses.replace(counted, resolution=tag, resolve_reason=request.resolve_reason))
 
 
-def _on_deleted(record: PluginData | None, request_id: str, settings: RenderSettings) -> Plan:
-    if record is None or not record.messages:
+def _on_deleted(record: PluginData | None) -> Plan:
+    if record is None or not _announced(record):
         return NoOp(NoOpReason.NOTHING_POSTED)
     if record.resolution is not Resolution.UNRESOLVED:
-        return _conflict(record, Resolution.EXPIRED)
-    updated = dataclasses.replace(record, resolution=Resolution.EXPIRED, resolve_reason="")
-    return Apply(updated, tuple(_edits(request_id, updated, settings)))
+        detail = f"existing: {record.resolution.value}, event: {Resolution.EXPIRED.value}"
+        return NoOp(NoOpReason.RESOLUTION_CONFLICT, detail)
+    delivery = tracked(record)
+    delivery = dataclasses.replace(delivery, edit_version=delivery.edit_version + 1)
+    return Apply(dataclasses.replace(record, resolution=Resolution.EXPIRED, resolve_reason="", delivery=delivery))
 
 
 def decide(
     record: PluginData | None,
     event: RequestEvent,
-    settings: RenderSettings,
     *,
     logins_by_role: Mapping[str, Sequence[str]] | None = None,
+    recipients: Sequence[str] = (),
+    now_ms: int = 0,
 ) -> Plan:
     """The plan for `event` given the stored `record` (None when nothing is stored).
 
-    `logins_by_role` only matters when the plan creates the record.
+    `logins_by_role`, `recipients` (who gets a root post) and `now_ms` only matter when the plan creates the
+    record.
     """
+    if event.op is EventOp.RESUME:
+        return NoOp(NoOpReason.RESUME)
     if event.op is EventOp.DELETE:
-        return _on_deleted(record, event.request_id, settings)
+        return _on_deleted(record)
     request = event.request
     if request is None:
         return NoOp(NoOpReason.UNKNOWN_STATE, "put event without a request")
     if request.state is RequestState.PENDING:
-        return _on_pending(record, request, settings, logins_by_role)
+        return _on_pending(record, request, logins_by_role, recipients, now_ms)
     if request.state.is_resolved:
-        return _on_resolved(record, request, settings)
+        return _on_resolved(record, request)
     return NoOp(NoOpReason.UNKNOWN_STATE, f"state {request.state.value}")

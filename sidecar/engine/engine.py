@@ -1,85 +1,63 @@
-"""The engine: one request event → load the record, decide once, write, run the plan.
+"""The engine: one request event → load the record, decide once, write, deliver what the record owes.
 
     handle(event):
-        logins by role (PENDING only: the record created on announcement keeps them, as in Go)
-        cas.run(decide)      read the stored record, decide(record, event) → Write(new record, plan)
-                             or Keep(no-op); the write is compare-and-swap, so a lost race decides again
-        run the plan         BroadcastRoot: resolve recipients, post root posts, store where they landed,
-                                            then the replies for reviews the request already had
-                             ThreadReply / Edit: one Mattermost call each, replies first
+        logins by role and recipients (PENDING only: the record created on announcement keeps them, as in Go)
+        cas.run(decide)       read the stored record; decide(record, event) → Write(new record) or Keep(no-op);
+                              the write is compare-and-swap (a lost race decides again) and claims the work
+        deliver               owed(record) → root posts, thread replies, edits (sidecar/engine/owed.py);
+                              settle the outcomes into the record (compare-and-swap), again while new posts
+                              make replies owed; transient failures stay owed and are retried later
+                              (sidecar/engine/retries.py), permanent ones are reported once and given up
 
-The record is committed before anything is sent, as in Go, so a step that fails is never repeated by
-re-running the event. Instead every failed step is KEPT: `handle` raises StepsFailed carrying each failed
-step (a value that says exactly which call to repeat) and its error. A TransientError that interrupts
-processing (store or role lookup unavailable) propagates so the dispatcher can retry the whole event; if
-steps had already failed by then it is raised as RetryableStepsFailed, which is both. An announcement that
-reached nobody for a transient reason is withdrawn (compare-and-swap guarded) so the retry announces again.
+Exactly once: every post is made for a PostMarker (request, channel, kind, review index) whose idempotency
+key is the same on every attempt, and a step this process did not just make owed (recovered from the
+record after a restart, taken over from another replica, or last tried long ago) is first looked for in
+Mattermost before it is posted again. Replicas share the work through a claim in the record: the writer
+that makes work owed claims it for `claim_ttl` seconds; others leave it alone until the claim expires.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping, Sequence
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, assert_never
+from typing import Any
 
 from sidecar.domain.errors import (
     AccessDenied,
     CasGaveUp,
     ResolutionConflict,
-    RetryableStepsFailed,
     SidecarError,
     StepFailure,
     StepsFailed,
     TransientError,
 )
-from sidecar.domain.model import AccessRequest, Channel, EventOp, PostRef, RequestEvent, RequestState
+from sidecar.domain.model import AccessRequest, EventOp, PostRef, RequestEvent, RequestState
 from sidecar.domain.ports import ChatPort, PluginDataStore, RoleLookup
-from sidecar.domain.record import PluginData
+from sidecar.domain.record import Claim, PluginData
 from sidecar.engine.cas import Cas, GaveUp, Keep, Skipped, Updated, Write
-from sidecar.engine.decide import Apply, BroadcastRoot, Edit, NoOp, NoOpReason, Plan, ThreadReply, decide
-from sidecar.engine.recipients import raw_recipients, resolve_channels
+from sidecar.engine.decide import Apply, NoOp, NoOpReason, Plan, decide
+from sidecar.engine.owed import Edit, Outcome, PostRoot, Step, ThreadReply, owed, settle, unanswerable
+from sidecar.engine.recipients import recipients_for, warn_invalid_reviewers
+from sidecar.engine.retries import RetryScheduler
 from sidecar.render.classic import RenderSettings
 
-__all__ = ["Engine", "EngineSettings", "PostRoot", "ResolveRecipient", "SaveMessages"]
+__all__ = ["Engine", "EngineSettings"]
 
 _log = logging.getLogger("sidecar.engine")
 
-
-@dataclass(frozen=True)
-class ResolveRecipient:
-    """Resolve `recipient` and post the root `text` there (its lookup failed)."""
-
-    recipient: str
-    text: str
-
-    def describe(self) -> str:
-        """What the step does, without its text."""
-        return f"resolve recipient {self.recipient!r}"
-
-
-@dataclass(frozen=True)
-class PostRoot:
-    """Post the root `text` to one resolved channel (one leg of a BroadcastRoot)."""
-
-    channel: Channel
-    text: str
-
-    def describe(self) -> str:
-        """What the step does, without its text."""
-        return f"post to channel {self.channel.id}"
-
-
-@dataclass(frozen=True)
-class SaveMessages:
-    """Add `posts` to the stored `messages` (they were posted but could not be recorded)."""
-
-    posts: tuple[PostRef, ...]
-
-    def describe(self) -> str:
-        """What the step does."""
-        return "store posts " + ",".join(f"{ref.channel_id}/{ref.post_id}" for ref in self.posts)
+#: Mattermost deduplicates a pending post id for 30 s; past this, a step tried before is looked for first.
+SEARCH_AFTER = 25.0
+#: Searches for an earlier root post start this long before the record was created (clock skew).
+SEARCH_MARGIN_MS = 60_000
+#: How many settle rounds one event may take (roots, then the replies and edits their new threads owe).
+MAX_ROUNDS = 3
+#: Requests whose latest request object is remembered for RESUME events (replies need the reviews).
+REMEMBERED_REQUESTS = 10_000
 
 
 @dataclass(frozen=True)
@@ -97,10 +75,12 @@ def _context(event: RequestEvent) -> dict[str, Any]:
     return context
 
 
-def _as_write(plan: Plan) -> Write[Apply] | Keep[NoOp]:
-    if isinstance(plan, Apply):
-        return Write(plan.new_record, plan)
-    return Keep(plan, retry=plan.retry, reason=plan.reason.value)
+def _step_key(step: Step) -> tuple[object, ...]:
+    if isinstance(step, PostRoot):
+        return ("root", step.recipient)
+    if isinstance(step, ThreadReply):
+        return ("reply", step.post.post_id, step.review_index)
+    return ("edit", step.post.post_id, step.version)
 
 
 class Engine:
@@ -114,45 +94,88 @@ class Engine:
         chat: ChatPort,
         settings: EngineSettings,
         cas: Cas | None = None,
+        retries: RetryScheduler | None = None,
+        replica: str | None = None,
+        claim_ttl: float = 30.0,
+        wall_clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._roles = roles
         self._chat = chat
         self._settings = settings
         self._cas = cas or Cas(store)
+        self._retries = retries
+        self.replica = replica or uuid.uuid4().hex[:12]
+        self._claim_ttl = claim_ttl
+        self._wall_clock = wall_clock
+        self._monotonic = monotonic
+        self._latest: OrderedDict[str, AccessRequest | None] = OrderedDict()
+        self._attempted: OrderedDict[tuple[object, ...], float] = OrderedDict()
+
+    def attach_retries(self, retries: RetryScheduler) -> None:
+        """Set the retry scheduler (it submits through the dispatcher, which is built after the engine)."""
+        self._retries = retries
 
     async def handle(self, event: RequestEvent) -> None:
-        """Process one event. Raises StepsFailed, ResolutionConflict, CasGaveUp, or errors from the ports."""
+        """Process one event. Raises StepsFailed (permanent failures), ResolutionConflict, CasGaveUp, or port errors."""
         context = _context(event)
-        failures: list[StepFailure] = []
-        try:
-            await self._handle(event, context, failures)
-        except TransientError as exc:
-            if failures and not isinstance(exc, RetryableStepsFailed):
-                raise RetryableStepsFailed(event.request_id, failures) from exc
-            raise
-        if failures:
-            raise StepsFailed(event.request_id, failures)
-
-    async def _handle(self, event: RequestEvent, context: dict[str, Any], failures: list[StepFailure]) -> None:
-        request = event.request
-        logins = None
+        request = self._remember(event)
+        logins: dict[str, list[str]] | None = None
+        recipients: list[str] = []
+        invalid: list[str] = []
         if event.op is EventOp.PUT and request is not None and request.state is RequestState.PENDING:
             logins = await self._logins_by_role(request, context)
-        render = self._settings.render
-        outcome = await self._cas.run(
-            event.request_id, lambda record: _as_write(decide(record, event, render, logins_by_role=logins))
-        )
+            recipients, invalid = recipients_for(
+                request.roles, request.suggested_reviewers, self._settings.role_to_recipients
+            )
+        now = self._wall_clock()
+
+        def modify(record: PluginData | None) -> Write[Apply] | Keep[NoOp]:
+            plan = decide(record, event, logins_by_role=logins, recipients=recipients, now_ms=int(now * 1000))
+            return self._as_write(plan, now)
+
+        outcome = await self._cas.run(event.request_id, modify)
         match outcome:
-            case Updated(decision=plan):
-                await self._run(event, plan, context, failures)
-            case Skipped(decision=noop):
-                self._report_noop(noop, context)
+            case Updated(old=old, new=new):
+                if old is None:
+                    warn_invalid_reviewers(invalid, request_id=event.request_id)
+                    if not new.delivery.roots_owed:
+                        _log.warning("No channel to post", extra=context)
+                await self._deliver(event.request_id, new, old, request, context, wrote=True)
+            case Skipped(decision=noop, current=current):
+                conflict = self._report_noop(noop, request, context)
+                if current is not None:
+                    await self._deliver(event.request_id, current, None, request, context, wrote=False)
+                if conflict is not None:
+                    raise conflict
             case GaveUp(attempts=attempts, reason=reason):
                 raise CasGaveUp(
                     f"request {event.request_id}: plugin data write gave up after {attempts} attempts: {reason}"
                 )
-            case _:
-                assert_never(outcome)
+
+    # ---- deciding ----------------------------------------------------------------------------
+
+    def _as_write(self, plan: Plan, now: float) -> Write[Apply] | Keep[NoOp]:
+        if isinstance(plan, NoOp):
+            return Keep(plan, retry=plan.retry, reason=plan.reason.value)
+        # The writer that makes work owed delivers it: it claims the record in the same write.
+        claimed = self._claimed(plan.new_record, now)
+        return Write(claimed, dataclasses.replace(plan, new_record=claimed))
+
+    def _claimed(self, record: PluginData, now: float) -> PluginData:
+        claim = Claim(self.replica, now + self._claim_ttl)
+        return dataclasses.replace(record, delivery=dataclasses.replace(record.delivery, claim=claim))
+
+    def _remember(self, event: RequestEvent) -> AccessRequest | None:
+        """The request to deliver with: the event's, or for RESUME the latest one seen (None once deleted)."""
+        if event.op is EventOp.RESUME:
+            return self._latest.get(event.request_id)
+        request = event.request if event.op is EventOp.PUT else None
+        self._latest[event.request_id] = request
+        self._latest.move_to_end(event.request_id)
+        while len(self._latest) > REMEMBERED_REQUESTS:
+            self._latest.popitem(last=False)
+        return request
 
     async def _logins_by_role(self, request: AccessRequest, context: dict[str, Any]) -> dict[str, list[str]] | None:
         logins: dict[str, list[str]] = {}
@@ -167,152 +190,187 @@ class Engine:
             return None
         return logins
 
-    def _report_noop(self, plan: NoOp, context: dict[str, Any]) -> None:
+    def _report_noop(
+        self, plan: NoOp, request: AccessRequest | None, context: dict[str, Any]
+    ) -> ResolutionConflict | None:
         if plan.reason is NoOpReason.RESOLUTION_CONFLICT:
-            raise ResolutionConflict(f"{plan.reason.value}, {plan.detail}")
+            return ResolutionConflict(f"{plan.reason.value}, {plan.detail}")
         if plan.reason is NoOpReason.ALREADY_RESOLVED:
             _log.debug("Request is already resolved, ignoring event", extra=context)
         elif plan.reason is NoOpReason.NOTHING_POSTED:
             _log.debug("Failed to update messages: plugin data is missing", extra=context)
         elif plan.reason is NoOpReason.UNKNOWN_STATE:
             _log.warning("Unknown request state", extra={**context, "detail": plan.detail})
+        elif plan.reason is NoOpReason.ALREADY_ANNOUNCED and request is not None and request.reviews:
+            _log.debug("Failed to post reply: replies are already sent", extra=context)
         else:
             _log.debug("Nothing to do for the event: %s", plan.reason.value, extra=context)
+        return None
 
-    async def _run(
-        self, event: RequestEvent, plan: Apply, context: dict[str, Any], failures: list[StepFailure]
+    # ---- delivering --------------------------------------------------------------------------
+
+    async def _deliver(
+        self,
+        request_id: str,
+        record: PluginData,
+        old: PluginData | None,
+        request: AccessRequest | None,
+        context: dict[str, Any],
+        *,
+        wrote: bool,
     ) -> None:
-        request = event.request
-        if (
-            request is not None
-            and request.reviews
-            and not any(isinstance(step, ThreadReply | BroadcastRoot) for step in plan.steps)
-        ):
-            _log.debug("Failed to post reply: replies are already sent", extra=context)
-        edits: list[Edit] = []
-        for step in plan.steps:
-            if isinstance(step, BroadcastRoot):
-                if request is None:
-                    raise AssertionError("decide() plans an announcement only for a request it was given")
-                await self._announce(request, step, plan.new_record, context, failures)
-            elif isinstance(step, ThreadReply):
-                await self._reply(step, failures)
-            elif isinstance(step, Edit):
-                edits.append(step)
-            else:
-                assert_never(step)
-        if edits:
-            await self._edit_all(edits, plan.new_record, context, failures)
-
-    async def _reply(self, step: ThreadReply, failures: list[StepFailure]) -> None:
-        try:
-            await self._chat.post(step.post.channel_id, step.text, root_id=step.post.post_id)
-        except SidecarError as exc:
-            failures.append(StepFailure(step, exc))
-
-    async def _edit_all(
-        self, edits: list[Edit], record: PluginData, context: dict[str, Any], failures: list[StepFailure]
-    ) -> None:
-        failed = False
-        for step in edits:
-            try:
-                await self._chat.edit(step.post, step.text)
-            except SidecarError as exc:
-                failed = True
-                failures.append(StepFailure(step, exc))
-        if not failed:
+        render = self._settings.render
+        # What this very write made owed is fresh: nobody can have posted it yet, so no search is needed.
+        fresh: set[tuple[object, ...]] = set()
+        if wrote:
+            before = {_step_key(s) for s in owed(request_id, old, request, render)} if old is not None else set()
+            fresh = {_step_key(s) for s in owed(request_id, record, request, render)} - before
+        failures: list[StepFailure] = []
+        edited = False
+        transient = False
+        tried: set[tuple[object, ...]] = set()  # a step that failed here waits for the retry, not the next round
+        for _ in range(MAX_ROUNDS):
+            steps = [s for s in owed(request_id, record, request, render) if _step_key(s) not in tried]
+            drop = unanswerable(record, request)
+            if not steps and not drop:
+                break
+            now = self._wall_clock()
+            claim = record.delivery.claim
+            if claim is not None and claim.owner != self.replica and claim.until > now:
+                # Another replica is on it; look again once its claim has expired, in case it died.
+                if self._retries is not None:
+                    self._retries.schedule(request_id, delay=claim.until - now + 0.5)
+                return
+            outcomes = await self._run(request_id, steps, record, fresh, context)
+            failures.extend(StepFailure(o.step, o.error) for o in outcomes if o.error is not None)
+            edited = edited or any(isinstance(o.step, Edit) and o.error is None for o in outcomes)
+            transient = transient or any(isinstance(o.error, TransientError) for o in outcomes)
+            tried.update(_step_key(o.step) for o in outcomes if o.error is not None)
+            settled = await self._settle(request_id, outcomes, request, drop)
+            if settled is None:
+                return
+            record, fresh = settled, set()
+            if all(o.error is not None for o in outcomes):
+                break  # no progress this round: what is left waits for a retry
+        if edited and not any(isinstance(f.step, Edit) for f in failures):
             resolution = record.resolution.value
             _log.info("Marked request with resolution and sent emails!", extra={**context, "resolution": resolution})
             _log.info("Successfully notified user", extra={**context, "user": record.user, "resolution": resolution})
+        remaining = owed(request_id, record, request, render)
+        if self._retries is not None:
+            if remaining or transient:
+                _log.warning(
+                    "Notifications still owed, will retry",
+                    extra={**context, "owed": len(remaining), "error": _summary(failures, transient=True)},
+                )
+                self._retries.schedule(request_id)
+            else:
+                self._retries.succeeded(request_id)
+        permanent = [f for f in failures if not isinstance(f.error, TransientError)]
+        if permanent:
+            raise StepsFailed(request_id, permanent)
 
-    async def _announce(
+    async def _settle(
+        self, request_id: str, outcomes: Sequence[Outcome], request: AccessRequest | None, drop: bool
+    ) -> PluginData | None:
+        render = self._settings.render
+        now = self._wall_clock()
+
+        def apply(current: PluginData | None) -> Write[None] | Keep[None]:
+            if current is None:
+                return Keep(None, reason="the record is gone")
+            settled = settle(current, outcomes, drop_unanswerable=drop)
+            left = owed(request_id, settled, request, render)
+            claim = Claim(self.replica, now + self._claim_ttl) if left else None
+            delivery = dataclasses.replace(settled.delivery, claim=claim)
+            return Write(dataclasses.replace(settled, delivery=delivery), None)
+
+        outcome = await self._cas.run(request_id, apply)
+        if isinstance(outcome, Updated):
+            return outcome.new
+        if isinstance(outcome, GaveUp):
+            raise CasGaveUp(f"request {request_id}: recording delivered posts gave up: {outcome.reason}")
+        return None
+
+    async def _run(
         self,
-        request: AccessRequest,
-        step: BroadcastRoot,
+        request_id: str,
+        steps: Sequence[Step],
         record: PluginData,
+        fresh: set[tuple[object, ...]],
         context: dict[str, Any],
-        failures: list[StepFailure],
-    ) -> None:
-        already_failed = len(failures)
-        try:
-            posts = await self._broadcast(request, step.text, context, failures)
-        except TransientError:
-            await self._withdraw(request.id, context)
-            raise
-        if not posts:
-            if any(isinstance(f.error, TransientError) for f in failures[already_failed:]):
-                # Mattermost was unreachable for every recipient: give the announcement back so the
-                # dispatcher's retry creates and posts it again (Go would lose it for good).
-                await self._withdraw(request.id, context)
-                raise RetryableStepsFailed(request.id, failures)
-            # Nothing was announced, so there is no thread to reply in (Go would wait for posts and fail).
-            return
-        if step.replies:
-            for post in posts:
-                for reply in step.replies:
-                    await self._reply(ThreadReply(post, reply.review_index, reply.text), failures)
-            await self._edit_all([Edit(post, step.text) for post in posts], record, context, failures)
-
-    async def _broadcast(
-        self, request: AccessRequest, text: str, context: dict[str, Any], failures: list[StepFailure]
-    ) -> tuple[PostRef, ...]:
-        """Post the root message to every recipient and store the posts; the posts made."""
-        recipients = raw_recipients(
-            request.roles, request.suggested_reviewers, self._settings.role_to_recipients, request_id=request.id
-        )
-        channels, lookup_failures = await resolve_channels(recipients, self._chat, request_id=request.id)
-        failures.extend(StepFailure(ResolveRecipient(f.recipient, text), f.error) for f in lookup_failures)
-        if not channels:
-            _log.warning("No channel to post", extra=context)
-            return ()
-        posts: list[PostRef] = []
+    ) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        channels = {post.channel_id for post in record.messages}
+        stalled_threads: set[str] = set()
         post_errors: list[str] = []
-        for channel in channels:
+        for step in steps:
+            key = _step_key(step)
             try:
-                posts.append(await self._chat.post(channel.id, text))
+                if isinstance(step, PostRoot):
+                    posted = await self._post_root(step, record, channels, needs_search=self._needs_search(key, fresh))
+                    if posted is not None:
+                        channels.add(posted.channel_id)
+                        _log.info(
+                            "Successfully posted messages",
+                            extra={**context, "channel_id": posted.channel_id, "message_id": posted.post_id},
+                        )
+                    outcomes.append(Outcome(step, post=posted))
+                elif isinstance(step, ThreadReply):
+                    if step.post.post_id in stalled_threads:
+                        continue  # replies keep their order: the next waits for the one that failed
+                    reply = await self._post_reply(step, needs_search=self._needs_search(key, fresh))
+                    outcomes.append(Outcome(step, post=reply))
+                else:
+                    self._note_attempt(key)
+                    await self._chat.edit(step.post, step.text)
+                    outcomes.append(Outcome(step))
             except SidecarError as exc:
-                post_errors.append(f"channel {channel.id}: {exc}")
-                failures.append(StepFailure(PostRoot(channel, text), exc))
-        if not posts:
-            return ()
-        for ref in posts:
-            _log.info(
-                "Successfully posted messages",
-                extra={**context, "channel_id": ref.channel_id, "message_id": ref.post_id},
-            )
+                outcomes.append(Outcome(step, error=exc))
+                if isinstance(step, ThreadReply):
+                    stalled_threads.add(step.post.post_id)
+                if isinstance(step, PostRoot):
+                    post_errors.append(f"{step.recipient}: {exc}")
         if post_errors:
             _log.error("Failed to post one or more messages", extra={**context, "error": "; ".join(post_errors)})
-        await self._save_messages(request.id, tuple(posts), failures)
-        return tuple(posts)
+        return outcomes
 
-    async def _save_messages(self, request_id: str, posts: tuple[PostRef, ...], failures: list[StepFailure]) -> None:
-        def add_posts(record: PluginData | None) -> Write[None] | Keep[None]:
-            if record is None:
-                return Keep(None, reason="the record was removed")
-            new = tuple(post for post in posts if post not in set(record.messages))
-            return Write(dataclasses.replace(record, messages=record.messages + new), None)
+    async def _post_root(
+        self, step: PostRoot, record: PluginData, channels: set[str], *, needs_search: bool
+    ) -> PostRef | None:
+        channel = await self._chat.resolve(step.recipient)
+        if channel.id in channels:
+            return None  # another recipient already got this channel's post
+        marker = step.marker(channel.id)
+        self._note_attempt(_step_key(step))
+        if needs_search:
+            since = max(record.delivery.since_ms - SEARCH_MARGIN_MS, 1)
+            found = await self._chat.find(marker, channel.id, since_ms=since)
+            if found is not None:
+                return found
+        return await self._chat.post(channel.id, step.text, marker=marker)
 
-        try:
-            outcome = await self._cas.run(request_id, add_posts)
-        except SidecarError as exc:
-            # Never lose where we posted: the retry layer can store them later.
-            failures.append(StepFailure(SaveMessages(posts), exc))
-            return
-        if not isinstance(outcome, Updated):
-            error = TransientError(f"plugin data for request {request_id} could not be updated: {outcome}")
-            failures.append(StepFailure(SaveMessages(posts), error))
+    async def _post_reply(self, step: ThreadReply, *, needs_search: bool) -> PostRef:
+        self._note_attempt(_step_key(step))
+        if needs_search:
+            found = await self._chat.find(step.marker, step.post.channel_id, root_id=step.post.post_id)
+            if found is not None:
+                return found
+        return await self._chat.post(step.post.channel_id, step.text, root_id=step.post.post_id, marker=step.marker)
 
-    async def _withdraw(self, request_id: str, context: dict[str, Any]) -> None:
-        """Remove the record we just created while it still has no posts, so a retry announces again.
+    def _needs_search(self, key: tuple[object, ...], fresh: set[tuple[object, ...]]) -> bool:
+        first = self._attempted.get(key)
+        if first is not None:
+            # Tried before by us: the server's own deduplication covers a retry for a while.
+            return self._monotonic() - first >= SEARCH_AFTER
+        return key not in fresh
 
-        Guarded by compare-and-swap: if another replica recorded posts meanwhile, the record stays.
-        """
+    def _note_attempt(self, key: tuple[object, ...]) -> None:
+        self._attempted.setdefault(key, self._monotonic())
+        while len(self._attempted) > 4 * REMEMBERED_REQUESTS:
+            self._attempted.popitem(last=False)
 
-        def empty_unless_posted(record: PluginData | None) -> Write[None] | Keep[None]:
-            if record is None or record.messages:
-                return Keep(None, reason="posts were recorded meanwhile")
-            return Write(PluginData(), None)
 
-        outcome = await self._cas.run(request_id, empty_unless_posted)
-        if isinstance(outcome, Updated):
-            _log.warning("Announcement failed, will retry it", extra=context)
+def _summary(failures: Sequence[StepFailure], *, transient: bool) -> str:
+    chosen = [f for f in failures if isinstance(f.error, TransientError) == transient]
+    return "; ".join(f"{f.step.describe()}: {f.error}" for f in chosen[:5])

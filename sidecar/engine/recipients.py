@@ -19,7 +19,7 @@ from sidecar.domain.errors import SidecarError
 from sidecar.domain.model import Channel
 from sidecar.domain.ports import ChatPort
 
-__all__ = ["RecipientFailure", "raw_recipients", "resolve_channels"]
+__all__ = ["RecipientFailure", "raw_recipients", "recipients_for", "resolve_channels", "warn_invalid_reviewers"]
 
 _log = logging.getLogger("sidecar.engine.recipients")
 
@@ -29,6 +29,31 @@ def _first_seen(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
+def recipients_for(
+    roles: Sequence[str],
+    suggested_reviewers: Sequence[str],
+    role_to_recipients: Mapping[str, Sequence[str]],
+) -> tuple[list[str], list[str]]:
+    """(the recipient strings in a deterministic first-seen order, the suggested reviewers left out). Pure."""
+    valid_reviewers = [reviewer for reviewer in suggested_reviewers if is_email(reviewer)]
+    invalid = [reviewer for reviewer in suggested_reviewers if not is_email(reviewer)]
+    collected: list[str] = []
+    for role in roles:
+        # A role without its own (non-empty) list falls back to "*", role by role.
+        collected.extend(role_to_recipients.get(role) or role_to_recipients.get(WILDCARD) or ())
+    collected.extend(valid_reviewers)
+    return _first_seen(collected), invalid
+
+
+def warn_invalid_reviewers(invalid: Iterable[str], *, request_id: str = "") -> None:
+    """Go's WARN for each suggested reviewer that is not an email address."""
+    for reviewer in invalid:
+        _log.warning(
+            "Failed to notify a suggested reviewer with an invalid email address",
+            extra={"request_id": request_id, "reviewer": reviewer},
+        )
+
+
 def raw_recipients(
     roles: Sequence[str],
     suggested_reviewers: Sequence[str],
@@ -36,22 +61,10 @@ def raw_recipients(
     *,
     request_id: str = "",
 ) -> list[str]:
-    """The recipient strings for a request, in a deterministic first-seen order."""
-    valid_reviewers: list[str] = []
-    for reviewer in suggested_reviewers:
-        if is_email(reviewer):
-            valid_reviewers.append(reviewer)
-        else:
-            _log.warning(
-                "Failed to notify a suggested reviewer with an invalid email address",
-                extra={"request_id": request_id, "reviewer": reviewer},
-            )
-    collected: list[str] = []
-    for role in roles:
-        # A role without its own (non-empty) list falls back to "*", role by role.
-        collected.extend(role_to_recipients.get(role) or role_to_recipients.get(WILDCARD) or ())
-    collected.extend(valid_reviewers)
-    return _first_seen(collected)
+    """The recipient strings for a request, in a deterministic first-seen order; invalid reviewers are logged."""
+    recipients, invalid = recipients_for(roles, suggested_reviewers, role_to_recipients)
+    warn_invalid_reviewers(invalid, request_id=request_id)
+    return recipients
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,22 @@ Caching, so a steady-state notification costs one call per recipient (the POST):
   channel of a user id already seen is reused (DM creation is idempotent on the server anyway);
 - a post refused with 403/404 drops the cached recipients of that channel, so the next event
   resolves them afresh.
+
+Exactly once: a post made for a PostMarker carries a `pending_post_id` derived from the marker (the same
+for every attempt, so the server returns the first post for a retry within its 30 s window, upstream
+`server/channels/app/post.go` `deduplicateCreatePost`) and the marker itself in `props`, so `find` can
+recognise it later (the channel's posts since the request was recorded, or the root post's thread).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from sidecar.domain.email import is_email
 from sidecar.domain.errors import (
@@ -31,10 +38,10 @@ from sidecar.domain.errors import (
     TransientError,
     Unauthorized,
 )
-from sidecar.domain.model import Channel, PostRef
+from sidecar.domain.model import Channel, PostMarker, PostRef
 from sidecar.mattermost.cache import LruCache, TtlCache
 from sidecar.mattermost.client import MattermostClient
-from sidecar.mattermost.entities import User
+from sidecar.mattermost.entities import MARKER_PROP, Post, User
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +73,29 @@ def format_error_text(name: str) -> str:
 def new_idempotency_key() -> str:
     """A fresh `pending_post_id`: 26 characters from Mattermost's id alphabet."""
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(26))
+
+
+def marker_key(marker: PostMarker) -> str:
+    """The `pending_post_id` of a marked post: 26 lower-case base32 characters of a hash of the marker."""
+    name = f"{marker.request_id}\n{marker.recipient}\n{marker.kind.value}\n{marker.review_index}"
+    digest = hashlib.sha256(name.encode()).digest()
+    return base64.b32encode(digest).decode().lower()[:26]
+
+
+def marker_props(marker: PostMarker) -> dict[str, object]:
+    """What a marked post carries in `props`."""
+    return {
+        MARKER_PROP: {
+            "request_id": marker.request_id,
+            "recipient": marker.recipient,
+            "kind": marker.kind.value,
+            "review_index": marker.review_index,
+        }
+    }
+
+
+def _matches(found: Mapping[str, object] | None, marker: PostMarker) -> bool:
+    return found is not None and found == marker_props(marker)[MARKER_PROP]
 
 
 class MattermostBot:
@@ -111,21 +141,35 @@ class MattermostBot:
         return channel
 
     async def post(
-        self, channel_id: str, message: str, root_id: str = "", *, idempotency_key: str | None = None
+        self, channel_id: str, message: str, root_id: str = "", *, marker: PostMarker | None = None
     ) -> PostRef:
         """Create a post (a reply when `root_id` is set).
 
-        The post carries a `pending_post_id` (`idempotency_key`, or a fresh one), so the client may retry
-        it: the server returns the first post instead of creating a second within 30 s. A fresh key only
-        protects the retries inside this call; pass a stable key to make the caller's own retries safe too.
+        The post carries a `pending_post_id`, so the client may retry it: the server returns the first post
+        instead of creating a second within 30 s. With a marker the key is the marker's (stable across the
+        caller's own retries and restarts) and the marker rides in `props` for `find`; without one it is
+        fresh and only protects the retries inside this call.
         """
-        key = idempotency_key or new_idempotency_key()
+        key = marker_key(marker) if marker is not None else new_idempotency_key()
+        props = marker_props(marker) if marker is not None else None
         try:
-            created = await self._client.create_post(channel_id, message, root_id, pending_post_id=key)
+            created = await self._client.create_post(channel_id, message, root_id, pending_post_id=key, props=props)
         except (NotFound, AccessDenied):
             self._forget_channel(channel_id)
             raise
         return PostRef(channel_id=created.channel_id, post_id=created.id)
+
+    async def find(self, marker: PostMarker, channel_id: str, root_id: str = "", since_ms: int = 0) -> PostRef | None:
+        """The post made earlier for `marker`: in the thread of `root_id`, else in the channel since `since_ms`."""
+        posts: list[Post]
+        if root_id:
+            posts = await self._client.get_thread(root_id)
+        else:
+            posts = await self._client.get_channel_posts_since(channel_id, since_ms)
+        for post in posts:
+            if _matches(post.marker, marker):
+                return PostRef(channel_id=post.channel_id, post_id=post.id)
+        return None
 
     async def edit(self, post: PostRef, message: str) -> None:
         """Replace the text of a post we made (PUT /posts/{id}, the Go plugin's call)."""

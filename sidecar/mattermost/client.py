@@ -49,6 +49,7 @@ from sidecar.mattermost.entities import (
     Team,
     User,
     parse_list,
+    parse_post_list,
 )
 from sidecar.mattermost.ratelimit import RateLimitGate, Sleep, retry_after_from_headers
 from sidecar.mattermost.retry import RetryPolicy
@@ -184,12 +185,20 @@ class MattermostClient:
         return ChannelMember.from_json(body)
 
     async def create_post(
-        self, channel_id: str, message: str, root_id: str = "", *, pending_post_id: str = ""
+        self,
+        channel_id: str,
+        message: str,
+        root_id: str = "",
+        *,
+        pending_post_id: str = "",
+        props: Mapping[str, object] | None = None,
     ) -> Post:
         """Create a post (a reply when `root_id` is set). Retried only when `pending_post_id` is given."""
         body: dict[str, object] = {"channel_id": channel_id, "message": message, "root_id": root_id}
         if pending_post_id:
             body["pending_post_id"] = pending_post_id
+        if props:
+            body["props"] = dict(props)
         return Post.from_json(await self._call("POST", "/api/v4/posts", body=body, idempotent=bool(pending_post_id)))
 
     async def update_post(self, post_id: str, channel_id: str, message: str, root_id: str = "") -> Post:
@@ -209,6 +218,17 @@ class MattermostClient:
     async def get_post(self, post_id: str) -> Post:
         """A post by id."""
         return Post.from_json(await self._call("GET", "/api/v4/posts/{post_id}", post_id=post_id))
+
+    async def get_channel_posts_since(self, channel_id: str, since_ms: int) -> list[Post]:
+        """Posts of a channel created or changed after `since_ms` (the server returns at most 1000)."""
+        body = await self._call(
+            "GET", "/api/v4/channels/{channel_id}/posts", query={"since": str(since_ms)}, channel_id=channel_id
+        )
+        return parse_post_list(body)
+
+    async def get_thread(self, post_id: str) -> list[Post]:
+        """A root post and its replies."""
+        return parse_post_list(await self._call("GET", "/api/v4/posts/{post_id}/thread", post_id=post_id))
 
     # ---- machinery ---------------------------------------------------------------------------
 

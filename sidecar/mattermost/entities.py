@@ -133,13 +133,14 @@ class ChannelMember:
 
 @dataclass(frozen=True)
 class Post:
-    """A post as the server returned it."""
+    """A post as the server returned it; `marker` is the sidecar's own `props` entry, when it has one."""
 
     id: str
     channel_id: str
     message: str = ""
     root_id: str = ""
     user_id: str = ""
+    marker: Mapping[str, object] | None = None
 
     @classmethod
     def from_json(cls, data: object) -> Post:
@@ -156,7 +157,29 @@ class Post:
             message=message,
             root_id=_str(obj, "root_id", "post", required=False),
             user_id=_str(obj, "user_id", "post", required=False),
+            marker=_marker(obj.get("props")),
         )
+
+
+#: The `props` key under which the sidecar marks its posts (see sidecar/mattermost/bot.py).
+MARKER_PROP = "teleport_mattermost"
+
+
+def _marker(props: object) -> Mapping[str, object] | None:
+    # Props are free-form and other integrations write them too: anything unexpected simply is no marker.
+    if not isinstance(props, dict):
+        return None
+    marker = props.get(MARKER_PROP)
+    return marker if isinstance(marker, dict) else None
+
+
+def parse_post_list(data: object) -> list[Post]:
+    """A PostList (`{"order": [ids], "posts": {id: Post}}`) as posts in the server's order."""
+    obj = _require_object(data, "post list")
+    order, posts = obj.get("order", []), obj.get("posts", {})
+    if not isinstance(order, list) or not isinstance(posts, dict):
+        raise MalformedResponse("malformed post list in Mattermost response: expected `order` and `posts`")
+    return [Post.from_json(posts[post_id]) for post_id in order if isinstance(post_id, str) and post_id in posts]
 
 
 def parse_list(data: object, what: str) -> list[object]:

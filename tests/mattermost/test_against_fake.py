@@ -11,7 +11,7 @@ from fakes.mattermost.faults import FaultSpec
 from fakes.mattermost.server import FakeMattermost
 from sidecar.check.mattermost import TOKEN_SUBJECT, diagnose_mattermost
 from sidecar.domain.errors import AccessDenied, RecipientError, Unauthorized
-from sidecar.domain.model import PostRef
+from sidecar.domain.model import PostKind, PostMarker, PostRef
 from sidecar.mattermost.bot import MattermostBot
 from sidecar.mattermost.client import MattermostClient
 from tests.mattermost.conftest import make_client
@@ -123,3 +123,19 @@ async def test_post_ref_points_at_the_stored_post(bot: MattermostBot, fake: Fake
     town = await bot.resolve("myteam/town-square")
     ref = await bot.post(town.id, "x")
     assert ref == PostRef(channel_id=town.id, post_id=fake.control.posts(town.id)[0].id)
+
+
+async def test_marked_posts_are_deduplicated_and_found_again(bot: MattermostBot, fake: FakeMattermost) -> None:
+    town = await bot.resolve("myteam/town-square")
+    root_marker = PostMarker("req-1", town.id, PostKind.ROOT)
+    first = await bot.post(town.id, "request pending", marker=root_marker)
+    # A retry with the same marker inside the server's window returns the first post.
+    assert await bot.post(town.id, "request pending", marker=root_marker) == first
+    reply_marker = PostMarker("req-1", town.id, PostKind.REPLY, 0)
+    reply = await bot.post(town.id, "reviewed", root_id=first.post_id, marker=reply_marker)
+    await bot.post(town.id, "someone else's post")
+    assert await bot.find(root_marker, town.id, since_ms=1) == first
+    assert await bot.find(reply_marker, town.id, root_id=first.post_id) == reply
+    assert await bot.find(PostMarker("req-1", town.id, PostKind.REPLY, 1), town.id, root_id=first.post_id) is None
+    assert await bot.find(PostMarker("req-2", town.id, PostKind.ROOT), town.id, since_ms=1) is None
+    assert len([p for p in fake.control.posts() if p.channel_id == town.id]) == 3

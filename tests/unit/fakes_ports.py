@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from fakes.teleport_auth.plugin_data import ExpectMismatch, apply_update
-from sidecar.domain.errors import AccessDenied, CompareFailed, NotFound, RecipientError
-from sidecar.domain.model import Channel, PostRef
+from sidecar.domain.errors import AccessDenied, CompareFailed, NotFound, RecipientError, TransientError
+from sidecar.domain.model import Channel, PostMarker, PostRef
 
 
 @dataclass
@@ -89,6 +89,7 @@ class SentPost:
     post_id: str
     message: str
     root_id: str
+    marker: PostMarker | None = None
 
 
 @dataclass
@@ -104,6 +105,11 @@ class FakeChat:
     edits: list[tuple[PostRef, str]] = field(default_factory=list)
     resolved: list[str] = field(default_factory=list)
     adopted: list[PostRef] = field(default_factory=list)
+    finds: list[PostMarker] = field(default_factory=list)
+    # Like the server's pending_post_id window: a post for a marker already posted returns the first post.
+    dedupe: bool = True
+    # Posts that land but whose answer is lost (channel id or root post id → remaining count): the call raises.
+    lose_answers: dict[str, int] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def check_health(self) -> None:
@@ -118,15 +124,32 @@ class FakeChat:
             raise RecipientError(recipient, "no such user or channel")
         return Channel(id=self.channels[recipient], recipient=recipient)
 
-    async def post(self, channel_id: str, message: str, root_id: str = "") -> PostRef:
+    async def post(
+        self, channel_id: str, message: str, root_id: str = "", *, marker: PostMarker | None = None
+    ) -> PostRef:
         await asyncio.sleep(0)
         errors = self.reply_errors if root_id else self.post_errors
         key = root_id or channel_id
         if key in errors:
             raise errors[key]
-        post = SentPost(channel_id, f"post-{next(self._ids)}", message, root_id)
+        if self.dedupe and marker is not None:
+            for sent in self.posts:
+                if sent.marker == marker:
+                    return PostRef(channel_id=sent.channel_id, post_id=sent.post_id)
+        post = SentPost(channel_id, f"post-{next(self._ids)}", message, root_id, marker)
         self.posts.append(post)
+        if self.lose_answers.get(key, 0) > 0:
+            self.lose_answers[key] -= 1
+            raise TransientError("the connection broke before the answer arrived")
         return PostRef(channel_id=channel_id, post_id=post.post_id)
+
+    async def find(self, marker: PostMarker, channel_id: str, root_id: str = "", since_ms: int = 0) -> PostRef | None:
+        await asyncio.sleep(0)
+        self.finds.append(marker)
+        for sent in self.posts:
+            if sent.marker == marker and sent.channel_id == channel_id and sent.root_id == root_id:
+                return PostRef(channel_id=sent.channel_id, post_id=sent.post_id)
+        return None
 
     async def edit(self, post: PostRef, message: str) -> None:
         await asyncio.sleep(0)

@@ -17,15 +17,15 @@ from sidecar.domain.errors import (
     NotFound,
     Rejected,
     ResolutionConflict,
-    RetryableStepsFailed,
     StepsFailed,
     TransientError,
 )
-from sidecar.domain.model import AccessRequest, Channel, EventOp, PostRef, RequestEvent, RequestState, Review
+from sidecar.domain.model import AccessRequest, EventOp, PostRef, RequestEvent, RequestState, Review
 from sidecar.domain.record import PluginData, Resolution
 from sidecar.engine.cas import Cas
-from sidecar.engine.decide import Edit, ThreadReply
-from sidecar.engine.engine import Engine, EngineSettings, PostRoot, ResolveRecipient, SaveMessages
+from sidecar.engine.engine import Engine, EngineSettings
+from sidecar.engine.owed import Edit, PostRoot
+from sidecar.engine.retries import RetryScheduler
 from sidecar.render.classic import RenderSettings, review_reply_text, root_post_text
 from tests.unit.fakes_ports import FakeChat, FakePluginDataStore, FakeRoleLookup
 
@@ -72,6 +72,11 @@ def _request(state: RequestState = RequestState.PENDING, **changes: Any) -> Acce
     return dataclasses.replace(request, **changes)
 
 
+def _go_keys(entry: dict[str, str]) -> dict[str, str]:
+    """The entry without our own key: what the Go plugin would read."""
+    return {key: value for key, value in entry.items() if key != "tm_delivery"}
+
+
 def _put(state: RequestState = RequestState.PENDING, **changes: Any) -> RequestEvent:
     return RequestEvent(EventOp.PUT, RID, _request(state, **changes))
 
@@ -102,7 +107,7 @@ async def test_full_life_pending_review_approve_delete(caplog: pytest.LogCapture
         ("chan-llama", "post-1", pending, ""),
         ("dm-1", "post-2", pending, ""),
     ]
-    assert store.entries[RID] == {
+    assert _go_keys(store.entries[RID]) == {
         "user": "requester1@example.com",
         "roles": "editor",
         "request_reason": "because of",
@@ -134,7 +139,7 @@ async def test_full_life_pending_review_approve_delete(caplog: pytest.LogCapture
         ("post-2", review_reply_text(R2)),
     ]
     assert chat.edits[2:] == [(PostRef("chan-llama", "post-1"), approved), (PostRef("dm-1", "post-2"), approved)]
-    assert store.entries[RID] == {
+    assert _go_keys(store.entries[RID]) == {
         "user": "requester1@example.com",
         "roles": "editor",
         "request_reason": "because of",
@@ -232,31 +237,6 @@ async def test_existing_record_is_never_announced_again() -> None:
     assert len(chat.root_posts()) == 2
 
 
-async def test_partial_broadcast_saves_successes_and_keeps_the_failure(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="sidecar")
-    store = FakePluginDataStore()
-    chat = FakeChat(channels=dict(CHANNELS), post_errors={"chan-llama": Rejected("channel archived", 400)})
-    with pytest.raises(StepsFailed) as info:
-        await _engine(store, chat).handle(_put())
-    assert store.entries[RID]["messages"] == "dm-1/post-1"
-    [failure] = info.value.failures
-    assert failure.step == PostRoot(Channel("chan-llama", "team-llama/channel-llama"), _text())
-    assert isinstance(failure.error, Rejected)
-    assert not info.value.transient
-    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
-    assert [r.getMessage() for r in errors] == ["Failed to post one or more messages"]
-    assert errors[0].error == "channel chan-llama: channel archived"  # type: ignore[attr-defined]
-
-
-async def test_unresolvable_recipient_is_skipped_and_kept() -> None:
-    store, chat = FakePluginDataStore(), FakeChat(channels={"reviewer1@example.com": "dm-1"})
-    with pytest.raises(StepsFailed) as info:
-        await _engine(store, chat).handle(_put())
-    assert [p.channel_id for p in chat.root_posts()] == ["dm-1"]
-    assert [f.step for f in info.value.failures] == [ResolveRecipient("team-llama/channel-llama", _text())]
-    assert store.entries[RID]["messages"] == "dm-1/post-1"
-
-
 async def test_no_recipients_warns_and_skips_reviews(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="sidecar")
     store, chat = FakePluginDataStore(), FakeChat()
@@ -295,69 +275,6 @@ async def test_transient_store_error_propagates_for_an_event_retry() -> None:
     assert chat.posts == []
     await engine.handle(_put())  # the retry succeeds
     assert len(chat.root_posts()) == 2
-
-
-async def test_transient_error_after_failed_steps_keeps_them_and_is_retryable() -> None:
-    # Every root post fails transiently, then withdrawing the announcement meets an unavailable store.
-    store = FakePluginDataStore()
-    errors: dict[str, Exception] = {"chan-llama": TransientError("502"), "dm-1": TransientError("503")}
-    chat = FakeChat(channels=dict(CHANNELS), post_errors=errors)
-    engine = _engine(store, chat)
-    writes = 0
-
-    def fail_the_withdrawal(request_id: str) -> None:
-        nonlocal writes
-        writes += 1
-        if writes == 2:  # the create, then the withdrawal
-            raise TransientError("auth unavailable")
-
-    store.before_update = fail_the_withdrawal
-    with pytest.raises(RetryableStepsFailed) as info:
-        await engine.handle(_put(reviews=(R1,)))
-    assert isinstance(info.value, TransientError)
-    assert [type(f.step) for f in info.value.failures] == [PostRoot, PostRoot]
-    assert info.value.transient
-    assert isinstance(info.value.__cause__, TransientError)
-
-
-async def test_failed_save_of_posts_is_kept() -> None:
-    store, chat = FakePluginDataStore(), FakeChat(channels=dict(CHANNELS))
-    calls = 0
-
-    def fail_second_write(request_id: str) -> None:
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            raise TransientError("auth unavailable")
-
-    store.before_update = fail_second_write
-    with pytest.raises(StepsFailed) as info:
-        await _engine(store, chat).handle(_put())
-    [failure] = info.value.failures
-    assert failure.step == SaveMessages((PostRef("chan-llama", "post-1"), PostRef("dm-1", "post-2")))
-
-
-async def test_failed_reply_and_edit_are_kept_and_count_is_committed(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="sidecar")
-    store, chat = FakePluginDataStore(), FakeChat(channels=dict(CHANNELS))
-    engine = _engine(store, chat)
-    await engine.handle(_put())
-    chat.reply_errors["post-1"] = TransientError("503")
-    chat.edit_errors["post-2"] = Rejected("too long", 400)
-    caplog.clear()
-    with pytest.raises(StepsFailed) as info:
-        await engine.handle(_put(RequestState.DENIED, reviews=(R1,), resolve_reason="no"))
-    denied = _text(resolution=Resolution.DENIED, resolve_reason="no")
-    assert [f.step for f in info.value.failures] == [
-        ThreadReply(PostRef("chan-llama", "post-1"), 0, review_reply_text(R1)),
-        Edit(PostRef("dm-1", "post-2"), denied),
-    ]
-    # Committed before sending: a replay of the event does not resend anything.
-    assert decode(store.entries[RID]).reviews_count == 1
-    assert decode(store.entries[RID]).resolution is Resolution.DENIED
-    assert "Marked request with resolution and sent emails!" not in [r.getMessage() for r in caplog.records]
-    with pytest.raises(ResolutionConflict):
-        await engine.handle(_put(RequestState.DENIED, reviews=(R1,), resolve_reason="no"))
 
 
 async def test_events_for_unknown_records_do_nothing(caplog: pytest.LogCaptureFixture) -> None:
@@ -419,9 +336,8 @@ async def test_race_two_engines_many_requests_no_double_root_post() -> None:
     # The replicas really did race on the plugin data.
     assert store.conflicts > 0
     # The replica that lost each resolution race reports the Go conflict error, and nothing else fails.
-    flat = [result for pair in results for result in pair]
-    assert sum(isinstance(r, ResolutionConflict) for r in flat) == len(ids)
-    assert sum(r is None for r in flat) == len(ids)
+    # The replica that lost each resolution race finds it already resolved the same way: nothing fails.
+    assert all(result is None for pair in results for result in pair)
 
 
 async def test_review_waits_for_posts_another_replica_is_storing() -> None:
@@ -462,35 +378,6 @@ async def test_review_on_a_request_whose_announcement_posted_nothing_gives_up() 
     assert chat.posts == [] and store.writes == []
 
 
-async def test_announcement_that_reached_nobody_transiently_is_withdrawn_and_retried() -> None:
-    store = FakePluginDataStore()
-    down = TransientError("mattermost: 503 Service Unavailable")
-    chat = FakeChat(channels=dict(CHANNELS), post_errors={"chan-llama": down, "dm-1": down})
-    engine = _engine(store, chat)
-    with pytest.raises(RetryableStepsFailed) as info:
-        await engine.handle(_put())
-    assert isinstance(info.value, TransientError)  # the dispatcher retries the event
-    assert RID not in store.entries  # withdrawn, so the retry announces again
-    chat.post_errors.clear()
-    await engine.handle(_put())
-    assert sorted(p.channel_id for p in chat.root_posts()) == ["chan-llama", "dm-1"]
-    assert sorted(store.entries[RID]["messages"].split(",")) == ["chan-llama/post-1", "dm-1/post-2"]
-
-
-async def test_transient_lookup_errors_for_every_recipient_withdraw_the_announcement() -> None:
-    store = FakePluginDataStore()
-    timeout = TransientError("timeout")
-    chat = FakeChat(channels=dict(CHANNELS),
-                    resolve_errors={"reviewer1@example.com": timeout, "team-llama/channel-llama": timeout})
-    engine = _engine(store, chat)
-    with pytest.raises(RetryableStepsFailed):
-        await engine.handle(_put())
-    assert RID not in store.entries and chat.root_posts() == []
-    chat.resolve_errors.clear()
-    await engine.handle(_put())
-    assert len(chat.root_posts()) == 2
-
-
 async def test_permanent_failure_everywhere_is_not_retried_and_keeps_the_record() -> None:
     store = FakePluginDataStore()
     gone = Rejected("channel archived", 400)
@@ -501,19 +388,213 @@ async def test_permanent_failure_everywhere_is_not_retried_and_keeps_the_record(
     assert store.entries[RID]["user"] == "requester1@example.com"  # Go's behaviour: announced once, never again
 
 
-async def test_withdraw_keeps_a_record_another_replica_filled_meanwhile() -> None:
+
+
+class RecordingRetries(RetryScheduler):
+    """A retry scheduler that only records what it was asked to do; tests resume by hand."""
+
+    def __init__(self) -> None:
+        super().__init__(lambda event: None)
+        self.scheduled: list[tuple[str, float | None]] = []
+        self.cleared: list[str] = []
+
+    def schedule(self, request_id: str, *, delay: float | None = None) -> None:
+        self.scheduled.append((request_id, delay))
+
+    def succeeded(self, request_id: str) -> None:
+        self.cleared.append(request_id)
+
+
+RESUME = RequestEvent(EventOp.RESUME, RID)
+
+
+def _owed_engine(store: FakePluginDataStore, chat: FakeChat, **kwargs: Any) -> tuple[Engine, RecordingRetries]:
+    retries = RecordingRetries()
+    engine = Engine(
+        store=store, roles=FakeRoleLookup({"editor": ["root"]}), chat=chat, settings=SETTINGS, cas=_cas(store),
+        retries=retries, **kwargs,
+    )
+    return engine, retries
+
+
+async def test_permanent_post_failure_is_given_up_once_and_recorded(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="sidecar")
+    store = FakePluginDataStore()
+    chat = FakeChat(channels=dict(CHANNELS), post_errors={"chan-llama": Rejected("channel archived", 400)})
+    engine, retries = _owed_engine(store, chat)
+    with pytest.raises(StepsFailed) as info:
+        await engine.handle(_put())
+    [failure] = info.value.failures
+    assert failure.step == PostRoot(RID, "team-llama/channel-llama", _text())
+    assert isinstance(failure.error, Rejected) and not info.value.transient
+    stored = decode(store.entries[RID])
+    assert stored.messages == (PostRef("dm-1", "post-1"),)
+    assert stored.delivery.roots_owed == ()  # given up, never retried
+    assert stored.delivery.failed == ("post to 'team-llama/channel-llama': channel archived",)
+    assert retries.scheduled == [] and retries.cleared == [RID]
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert [r.getMessage() for r in errors] == ["Failed to post one or more messages"]
+    assert errors[0].error == "team-llama/channel-llama: channel archived"  # type: ignore[attr-defined]
+    # Handling the event again owes nothing and sends nothing.
+    await engine.handle(_put())
+    assert len(chat.root_posts()) == 1
+
+
+async def test_unresolvable_recipient_is_given_up() -> None:
+    store, chat = FakePluginDataStore(), FakeChat(channels={"reviewer1@example.com": "dm-1"})
+    engine, _ = _owed_engine(store, chat)
+    with pytest.raises(StepsFailed) as info:
+        await engine.handle(_put())
+    assert [p.channel_id for p in chat.root_posts()] == ["dm-1"]
+    assert [f.step for f in info.value.failures] == [PostRoot(RID, "team-llama/channel-llama", _text())]
+    assert decode(store.entries[RID]).delivery.roots_owed == ()
+
+
+async def test_transient_failures_stay_owed_and_a_resume_delivers_them() -> None:
+    store = FakePluginDataStore()
+    down = TransientError("mattermost: 503 Service Unavailable")
+    chat = FakeChat(channels=dict(CHANNELS), post_errors={"chan-llama": down, "dm-1": down})
+    engine, retries = _owed_engine(store, chat)
+    await engine.handle(_put())  # nothing raised: the work is owed, not lost
+    stored = decode(store.entries[RID])
+    assert stored.delivery.roots_owed == ("team-llama/channel-llama", "reviewer1@example.com")
+    assert retries.scheduled == [(RID, None)]
+    chat.post_errors.clear()
+    await engine.handle(RESUME)
+    assert sorted(p.channel_id for p in chat.root_posts()) == ["chan-llama", "dm-1"]
+    stored = decode(store.entries[RID])
+    assert stored.delivery.roots_owed == () and len(stored.messages) == 2
+    assert stored.delivery.claim is None  # nothing left to claim
+    assert chat.finds == []  # tried moments ago by this process: the idempotency key covers a retry
+    assert retries.cleared == [RID]
+
+
+async def test_transient_lookup_failures_stay_owed() -> None:
+    store = FakePluginDataStore()
+    timeout = TransientError("timeout")
+    chat = FakeChat(
+        channels=dict(CHANNELS), resolve_errors={"reviewer1@example.com": timeout, "team-llama/channel-llama": timeout}
+    )
+    engine, _ = _owed_engine(store, chat)
+    await engine.handle(_put())
+    assert chat.root_posts() == [] and len(decode(store.entries[RID]).delivery.roots_owed) == 2
+    chat.resolve_errors.clear()
+    await engine.handle(RESUME)
+    assert len(chat.root_posts()) == 2
+
+
+async def test_posts_whose_recording_failed_are_not_posted_twice() -> None:
+    store, chat = FakePluginDataStore(), FakeChat(channels=dict(CHANNELS))
+    writes = 0
+
+    def fail_second_write(request_id: str) -> None:
+        nonlocal writes
+        writes += 1
+        if writes == 2:  # the record is created, the posts land, recording them fails
+            raise TransientError("auth unavailable")
+
+    store.before_update = fail_second_write
+    engine, _ = _owed_engine(store, chat)
+    with pytest.raises(TransientError):
+        await engine.handle(_put())  # the dispatcher retries the event
+    assert len(chat.root_posts()) == 2
+    await engine.handle(_put())
+    assert len(chat.root_posts()) == 2  # the same markers: the server hands back the first posts
+    assert set(decode(store.entries[RID]).messages) == {PostRef("chan-llama", "post-1"), PostRef("dm-1", "post-2")}
+
+
+async def test_a_restarted_engine_finds_posts_made_before_the_crash() -> None:
+    # Past the server's deduplication window nothing but a search prevents a second post.
+    store, chat = FakePluginDataStore(), FakeChat(channels=dict(CHANNELS), dedupe=False)
+    writes = 0
+
+    def crash_before_recording(request_id: str) -> None:
+        nonlocal writes
+        writes += 1
+        if writes == 2:
+            raise TransientError("killed")
+
+    store.before_update = crash_before_recording
+    first, _ = _owed_engine(store, chat)
+    with pytest.raises(TransientError):
+        await first.handle(_put())
+    restarted, _ = _owed_engine(store, chat, wall_clock=lambda: 10**10)  # its claim has long expired
+    await restarted.handle(_put())
+    assert len(chat.root_posts()) == 2
+    assert {m.recipient for m in chat.finds} == {"chan-llama", "dm-1"}
+    assert len(decode(store.entries[RID]).messages) == 2
+
+
+async def test_a_post_whose_answer_was_lost_is_not_doubled() -> None:
+    store = FakePluginDataStore()
+    chat = FakeChat(channels=dict(CHANNELS), lose_answers={"chan-llama": 1}, dedupe=False)
+    now = [1000.0]
+    engine, _ = _owed_engine(store, chat, monotonic=lambda: now[0])
+    await engine.handle(_put())
+    assert decode(store.entries[RID]).delivery.roots_owed == ("team-llama/channel-llama",)
+    now[0] += 60  # well past the server's 30 s window: the retry must search
+    await engine.handle(RESUME)
+    assert sorted(p.channel_id for p in chat.root_posts()) == ["chan-llama", "dm-1"]
+    assert decode(store.entries[RID]).delivery.roots_owed == ()
+
+
+async def test_replies_keep_their_order_and_a_given_up_edit_is_reported() -> None:
+    store, chat = FakePluginDataStore(), FakeChat(channels=dict(CHANNELS))
+    engine, _ = _owed_engine(store, chat)
+    await engine.handle(_put())
+    chat.reply_errors["post-1"] = TransientError("503")
+    chat.edit_errors["post-2"] = Rejected("too long", 400)
+    with pytest.raises(StepsFailed) as info:
+        await engine.handle(_put(RequestState.DENIED, reviews=(R1, R2), resolve_reason="no"))
+    denied = _text(resolution=Resolution.DENIED, resolve_reason="no")
+    assert [f.step for f in info.value.failures] == [Edit(PostRef("dm-1", "post-2"), 1, denied)]
+    stored = decode(store.entries[RID])
+    assert (stored.reviews_count, stored.resolution) == (2, Resolution.DENIED)  # committed before sending
+    assert stored.delivery.replies_done == {"post-1": 0, "post-2": 2}
+    assert [(p.root_id, p.message) for p in chat.replies()] == [
+        ("post-2", review_reply_text(R1)),
+        ("post-2", review_reply_text(R2)),
+    ]
+    chat.reply_errors.clear()
+    await engine.handle(RESUME)
+    assert [(p.root_id, p.message) for p in chat.replies()][2:] == [
+        ("post-1", review_reply_text(R1)),
+        ("post-1", review_reply_text(R2)),
+    ]
+    # A replay of the same resolution is quiet; the given-up edit is not retried.
+    await engine.handle(_put(RequestState.DENIED, reviews=(R1, R2), resolve_reason="no"))
+    assert [ref.post_id for ref, _ in chat.edits] == ["post-1"]
+
+
+async def test_a_claimed_request_is_left_to_its_replica_until_the_claim_expires() -> None:
     store = FakePluginDataStore()
     down = TransientError("mattermost down")
-    chat = FakeChat(channels=dict(CHANNELS), post_errors={"chan-llama": down, "dm-1": down})
-    other = "chan-other/post-9"
+    chat_a = FakeChat(channels=dict(CHANNELS), post_errors={"chan-llama": down, "dm-1": down})
+    chat_b = FakeChat(channels=dict(CHANNELS))
+    clock = [1000.0]
+    a, _ = _owed_engine(store, chat_a, replica="a", wall_clock=lambda: clock[0])
+    b, b_retries = _owed_engine(store, chat_b, replica="b", wall_clock=lambda: clock[0])
+    await a.handle(_put())  # a announces, its posts fail: still owed, claimed by a
+    await b.handle(_put())  # b sees a's claim and leaves the work alone
+    assert chat_b.root_posts() == []
+    [(rid, delay)] = b_retries.scheduled
+    assert rid == RID and delay is not None and delay > 0
+    clock[0] += 31  # a stopped renewing its claim: b takes over, looking for a's posts first
+    await b.handle(RESUME)
+    assert len(chat_b.root_posts()) == 2
+    assert len(chat_b.finds) == 2
+    assert decode(store.entries[RID]).delivery.claim is None
 
-    def replica_posts(request_id: str) -> None:
-        # Just before our withdraw is checked, another replica has stored its posts.
-        entry = store.entries.get(request_id)
-        if entry is not None and "messages" not in entry:
-            entry["messages"] = other
 
-    store.before_update = replica_posts
-    with pytest.raises(RetryableStepsFailed):
-        await _engine(store, chat).handle(_put())
-    assert store.entries[RID]["messages"] == other
+async def test_untracked_go_record_owes_nothing_for_what_go_did() -> None:
+    store, chat = FakePluginDataStore(), FakeChat(channels=dict(CHANNELS))
+    chat.adopted.append(PostRef("chan-x", "post-x"))
+    store.entries[RID] = {"user": "requester1@example.com", "roles": "editor", "reviews_count": "1",
+                          "messages": "chan-x/post-x"}
+    engine, _ = _owed_engine(store, chat)
+    await engine.handle(RESUME)
+    await engine.handle(_put(reviews=(R1,)))
+    assert chat.posts == [] and chat.edits == []  # Go already replied to review 1
+    await engine.handle(_put(reviews=(R1, R2)))
+    assert [(p.root_id, p.message) for p in chat.replies()] == [("post-x", review_reply_text(R2))]
+    assert len(chat.edits) == 1  # the pending re-update
