@@ -9,9 +9,9 @@ import pytest
 
 from sidecar.domain.email import is_email
 from sidecar.domain.errors import AccessDenied, NotFound, RecipientError, TransientError, Unauthorized
-from sidecar.domain.model import Channel, PostRef
+from sidecar.domain.model import Channel, PostKind, PostMarker, PostRef
 from sidecar.domain.ports import ChatPort
-from sidecar.mattermost.bot import MattermostBot, format_error_text, new_idempotency_key
+from sidecar.mattermost.bot import MattermostBot, format_error_text, marker_key, new_idempotency_key
 from sidecar.mattermost.client import MattermostClient
 from tests.mattermost.stub import (
     BOT,
@@ -201,10 +201,19 @@ async def test_post_sends_a_pending_post_id_and_retries_with_it(bot: MattermostB
     assert stub.seen[0].body["root_id"] == "root1"  # type: ignore[index]
 
 
-async def test_post_uses_the_callers_idempotency_key(bot: MattermostBot, stub: StubServer) -> None:
-    stub.on("POST", POSTS, created())
-    await bot.post(CHAN_ID, "hello", idempotency_key="req-1-chan")
-    assert stub.seen[0].body["pending_post_id"] == "req-1-chan"  # type: ignore[index]
+async def test_a_marked_post_has_a_stable_key_and_carries_its_marker(bot: MattermostBot, stub: StubServer) -> None:
+    stub.on("POST", POSTS, created(), created())
+    marker = PostMarker("req-1", CHAN_ID, PostKind.REPLY, 2)
+    await bot.post(CHAN_ID, "hello", root_id="root1", marker=marker)
+    await bot.post(CHAN_ID, "hello", root_id="root1", marker=marker)  # e.g. after a restart
+    first, second = (call.body for call in stub.calls("POST", POSTS))
+    assert first["pending_post_id"] == second["pending_post_id"] == marker_key(marker)  # type: ignore[index]
+    assert len(marker_key(marker)) == 26 and marker_key(marker).isalnum()
+    assert first["props"] == {  # type: ignore[index]
+        "teleport_mattermost": {"request_id": "req-1", "recipient": CHAN_ID, "kind": "reply", "review_index": 2}
+    }
+    other = PostMarker("req-1", CHAN_ID, PostKind.REPLY, 3)
+    assert marker_key(other) != marker_key(marker)
 
 
 def test_idempotency_keys_differ() -> None:
