@@ -17,12 +17,13 @@ from dataclasses import dataclass
 
 from sidecar import __version__
 from sidecar.config import Config, TeleportConfig
+from sidecar.duration import parse_duration
 from sidecar.domain.backoff import Backoff
-from sidecar.domain.errors import IdentityError, SidecarError, StartupError, Unimplemented
+from sidecar.domain.errors import ConfigError, DurationError, IdentityError, SidecarError, StartupError, Unimplemented
 from sidecar.domain.model import RequestEvent
 from sidecar.engine.dispatcher import Dispatcher
 from sidecar.engine.engine import Engine, EngineSettings
-from sidecar.engine.retries import RetryScheduler
+from sidecar.engine.retries import RETRY_BASE, RETRY_CAP, RetryScheduler
 from sidecar.mattermost.bot import MattermostBot
 from sidecar.mattermost.client import MattermostClient
 from sidecar.render.classic import RenderSettings, web_url_from_addr
@@ -105,6 +106,23 @@ def fail_fast_from_env() -> bool:
     return os.environ.get("TELEPORT_PLUGIN_FAIL_FAST", "").strip().lower() in {"1", "t", "true"}
 
 
+def retry_cap_from_env() -> float:
+    """TELEPORT_MATTERMOST_RETRY_MAX_INTERVAL: the longest wait between retries of owed work (Go duration).
+
+    Defaults to 5 minutes; the fault tests shorten it. A malformed value is a ConfigError naming the variable.
+    """
+    raw = os.environ.get("TELEPORT_MATTERMOST_RETRY_MAX_INTERVAL", "").strip()
+    if not raw:
+        return RETRY_CAP
+    try:
+        seconds = parse_duration(raw)
+    except DurationError as exc:
+        raise ConfigError(f"TELEPORT_MATTERMOST_RETRY_MAX_INTERVAL: {exc}") from None
+    if seconds < RETRY_BASE:
+        raise ConfigError(f"TELEPORT_MATTERMOST_RETRY_MAX_INTERVAL must be at least {RETRY_BASE:g}s, got {raw}")
+    return seconds
+
+
 class Plugin:
     """One running plugin: the clients, the engine, the dispatcher and the watcher."""
 
@@ -156,7 +174,7 @@ class Plugin:
             )
             async with Dispatcher(engine.handle, event_timeout=EVENT_TIMEOUT) as dispatcher:
                 # Owed work that failed transiently comes back as RESUME events, ordered with the rest.
-                retries = RetryScheduler(dispatcher.submit)
+                retries = RetryScheduler(dispatcher.submit, cap=retry_cap_from_env())
                 engine.attach_retries(retries)
                 try:
                     await self._watch(teleport, dispatcher, stop)
