@@ -105,12 +105,10 @@ def owed(request_id: str, record: PluginData, request: AccessRequest | None, set
 
 
 def unanswerable(record: PluginData, request: AccessRequest | None) -> bool:
-    """True when replies are owed that the request can no longer supply (it is gone, or lost its reviews)."""
-    reviews = len(request.reviews) if request is not None else 0
+    """True when replies are owed but the request is gone, so their texts can never be written."""
     delivery = record.delivery
-    return any(delivery.replies_done.get(p.post_id, 0) < record.reviews_count for p in record.messages) and (
-        reviews < record.reviews_count
-    )
+    owed_replies = any(delivery.replies_done.get(p.post_id, 0) < record.reviews_count for p in record.messages)
+    return request is None and owed_replies
 
 
 def settle(record: PluginData, outcomes: Sequence[Outcome], *, drop_unanswerable: bool = False) -> PluginData:

@@ -51,6 +51,8 @@ def test_without_the_request_replies_cannot_be_written_but_edits_still_can() -> 
     assert [type(step) for step in owed(RID, record, None, OSS)] == [Edit, Edit]
     assert unanswerable(record, None)
     assert not unanswerable(record, REQUEST)
+    # An event that is behind the record (fewer reviews) keeps the replies owed for a later one.
+    assert not unanswerable(record, dataclasses.replace(REQUEST, reviews=(R1,)))
 
 
 def test_settle_records_successes_and_gives_up_permanent_failures_only() -> None:
