@@ -30,11 +30,14 @@ from typing import Any
 from sidecar.domain.errors import (
     AccessDenied,
     CasGaveUp,
+    NotFound,
+    RecipientError,
     ResolutionConflict,
     SidecarError,
     StepFailure,
     StepsFailed,
     TransientError,
+    Unauthorized,
 )
 from sidecar.domain.model import AccessRequest, EventOp, PostRef, RequestEvent, RequestState
 from sidecar.domain.ports import ChatPort, PluginDataStore, RoleLookup
@@ -267,6 +270,13 @@ class Engine:
             else:
                 self._retries.succeeded(request_id)
         permanent = [f for f in failures if not isinstance(f.error, TransientError)]
+        for failure in permanent:
+            # Given up in the record in the same write, so this is said once per step, never again.
+            _log.error(
+                "Gave up a notification",
+                extra={**context, "step": failure.step.describe(), "error": str(failure.error),
+                       "fix": fix_for(failure)},
+            )
         if permanent:
             raise StepsFailed(request_id, permanent)
 
@@ -369,6 +379,22 @@ class Engine:
         self._attempted.setdefault(key, self._monotonic())
         while len(self._attempted) > 4 * REMEMBERED_REQUESTS:
             self._attempted.popitem(last=False)
+
+
+def fix_for(failure: StepFailure) -> str:
+    """What the operator can do about a notification given up."""
+    error, step = failure.error, failure.step
+    if isinstance(error, RecipientError):
+        return error.hint or "check the recipient; `teleport-mattermost check -c CONFIG` tests every configured one"
+    if isinstance(error, AccessDenied):
+        return "add the bot to the channel (or let it post there); `teleport-mattermost check -c CONFIG` names it"
+    if isinstance(error, NotFound):
+        if isinstance(step, PostRoot):
+            return "the user or channel does not exist: fix the recipient in the config or the suggested reviewers"
+        return "the post was deleted in Mattermost; nothing more will be sent to it"
+    if isinstance(error, Unauthorized):
+        return "the bot token is refused: create a new token and update `mattermost.token`"
+    return "see the error; `teleport-mattermost check -c CONFIG` tests the configuration"
 
 
 def _summary(failures: Sequence[StepFailure], *, transient: bool) -> str:

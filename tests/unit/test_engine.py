@@ -13,18 +13,23 @@ import pytest
 from sidecar.codec.plugindata import decode
 from sidecar.domain.backoff import Backoff
 from sidecar.domain.errors import (
+    AccessDenied,
     CasGaveUp,
     NotFound,
+    RecipientError,
     Rejected,
     ResolutionConflict,
+    SidecarError,
+    StepFailure,
     StepsFailed,
     TransientError,
+    Unauthorized,
 )
 from sidecar.domain.model import AccessRequest, EventOp, PostRef, RequestEvent, RequestState, Review
 from sidecar.domain.record import PluginData, Resolution
 from sidecar.engine.cas import Cas
-from sidecar.engine.engine import Engine, EngineSettings
-from sidecar.engine.owed import Edit, PostRoot
+from sidecar.engine.engine import Engine, EngineSettings, fix_for
+from sidecar.engine.owed import Edit, PostRoot, Step
 from sidecar.engine.retries import RetryScheduler
 from sidecar.render.classic import RenderSettings, review_reply_text, root_post_text
 from tests.unit.fakes_ports import FakeChat, FakePluginDataStore, FakeRoleLookup
@@ -433,11 +438,15 @@ async def test_permanent_post_failure_is_given_up_once_and_recorded(caplog: pyte
     assert stored.delivery.failed == ("post to 'team-llama/channel-llama': channel archived",)
     assert retries.scheduled == [] and retries.cleared == [RID]
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
-    assert [r.getMessage() for r in errors] == ["Failed to post one or more messages"]
+    assert [r.getMessage() for r in errors] == ["Failed to post one or more messages", "Gave up a notification"]
     assert errors[0].error == "team-llama/channel-llama: channel archived"  # type: ignore[attr-defined]
-    # Handling the event again owes nothing and sends nothing.
+    assert errors[1].step == "post to 'team-llama/channel-llama'"  # type: ignore[attr-defined]
+    assert "teleport-mattermost check" in errors[1].fix  # type: ignore[attr-defined]
+    # Handling the event again owes nothing, sends nothing and says nothing more.
+    caplog.clear()
     await engine.handle(_put())
     assert len(chat.root_posts()) == 1
+    assert [r for r in caplog.records if r.levelno == logging.ERROR] == []
 
 
 async def test_unresolvable_recipient_is_given_up() -> None:
@@ -598,3 +607,19 @@ async def test_untracked_go_record_owes_nothing_for_what_go_did() -> None:
     await engine.handle(_put(reviews=(R1, R2)))
     assert [(p.root_id, p.message) for p in chat.replies()] == [("post-x", review_reply_text(R2))]
     assert len(chat.edits) == 1  # the pending re-update
+
+
+@pytest.mark.parametrize(
+    ("error", "step", "needle"),
+    [
+        (RecipientError("bob@example.com", "no such user", "check the address"), PostRoot(RID, "x", "t"),
+         "check the address"),
+        (AccessDenied("403"), PostRoot(RID, "x", "t"), "add the bot to the channel"),
+        (NotFound("404"), PostRoot(RID, "x", "t"), "fix the recipient"),
+        (NotFound("404"), Edit(PostRef("c", "p"), 1, "t"), "deleted in Mattermost"),
+        (Unauthorized("401"), Edit(PostRef("c", "p"), 1, "t"), "create a new token"),
+        (Rejected("400"), Edit(PostRef("c", "p"), 1, "t"), "teleport-mattermost check"),
+    ],
+)
+def test_every_given_up_notification_comes_with_a_fix(error: SidecarError, step: Step, needle: str) -> None:
+    assert needle in fix_for(StepFailure(step, error))
