@@ -116,14 +116,25 @@ class Cas:
         self._timeout = timeout
         self._clock = clock
 
-    async def run(self, request_id: str, modify: Modifier[W, K]) -> Outcome[W, K]:
-        """Read, let `modify` decide, and write if it asked to; retry on conflicts."""
+    async def run(
+        self, request_id: str, modify: Modifier[W, K], *, known: PluginData | None = None
+    ) -> Outcome[W, K]:
+        """Read, let `modify` decide, and write if it asked to; retry on conflicts.
+
+        `known` is the record the caller itself wrote last: the first attempt trusts it instead of reading
+        (saving a round trip), and a conflict falls back to reading as usual.
+        """
         backoff = self._new_backoff()
         started = self._clock()
         attempts = 0
+        assumed = encode(known) if known is not None else None
         while True:
             attempts += 1
-            stored = await self._store.get(request_id)
+            if assumed is not None:
+                stored: dict[str, str] | None = {key: value for key, value in assumed.items() if value}
+                assumed = None
+            else:
+                stored = await self._store.get(request_id)
             old = decode(stored) if stored is not None else None
             result = modify(old)
             if isinstance(result, Keep):

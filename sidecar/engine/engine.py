@@ -249,7 +249,7 @@ class Engine:
             edited = edited or any(isinstance(o.step, Edit) and o.error is None for o in outcomes)
             transient = transient or any(isinstance(o.error, TransientError) for o in outcomes)
             tried.update(_step_key(o.step) for o in outcomes if o.error is not None)
-            settled = await self._settle(request_id, outcomes, request, drop)
+            settled = await self._settle(request_id, outcomes, request, drop, record)
             if settled is None:
                 return
             record, fresh = settled, set()
@@ -281,7 +281,12 @@ class Engine:
             raise StepsFailed(request_id, permanent)
 
     async def _settle(
-        self, request_id: str, outcomes: Sequence[Outcome], request: AccessRequest | None, drop: bool
+        self,
+        request_id: str,
+        outcomes: Sequence[Outcome],
+        request: AccessRequest | None,
+        drop: bool,
+        record: PluginData,
     ) -> PluginData | None:
         render = self._settings.render
         now = self._wall_clock()
@@ -295,7 +300,8 @@ class Engine:
             delivery = dataclasses.replace(settled.delivery, claim=claim)
             return Write(dataclasses.replace(settled, delivery=delivery), None)
 
-        outcome = await self._cas.run(request_id, apply)
+        # The record we delivered from is usually still what is stored: write against it without a read.
+        outcome = await self._cas.run(request_id, apply, known=record)
         if isinstance(outcome, Updated):
             return outcome.new
         if isinstance(outcome, GaveUp):

@@ -207,3 +207,32 @@ async def test_store_errors_propagate() -> None:
 def test_max_attempts_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_attempts"):
         Cas(FakePluginDataStore(), max_attempts=0)
+
+
+async def test_a_known_record_saves_the_read_and_a_stale_one_falls_back_to_reading() -> None:
+    store = FakePluginDataStore()
+    store.entries["r1"] = encode(RECORD)
+    reads = 0
+    original_get = store.get
+
+    async def counting_get(request_id: str) -> dict[str, str] | None:
+        nonlocal reads
+        reads += 1
+        return await original_get(request_id)
+
+    store.get = counting_get  # type: ignore[method-assign]
+    bumped = dataclasses.replace(RECORD, reviews_count=1)
+    outcome: Outcome[int, None] = await _cas(store, CountingSleep()).run("r1", lambda r: Write(bumped, 1), known=RECORD)
+    assert isinstance(outcome, Updated) and reads == 0
+    # Stale: someone wrote since; the first write conflicts, then it reads and decides on what is stored.
+    seen: list[int] = []
+
+    def modify(record: PluginData | None) -> Write[int] | Keep[None]:
+        assert record is not None
+        seen.append(record.reviews_count)
+        return Write(dataclasses.replace(record, reviews_count=record.reviews_count + 1), record.reviews_count)
+
+    outcome = await _cas(store, CountingSleep()).run("r1", modify, known=RECORD)
+    assert isinstance(outcome, Updated)
+    assert seen == [0, 1] and reads == 1
+    assert decode(store.entries["r1"]).reviews_count == 2
