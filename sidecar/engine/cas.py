@@ -107,6 +107,7 @@ class Cas:
         max_attempts: int = 30,
         timeout: float = 4.0,
         clock: Callable[[], float] = time.monotonic,
+        on_conflict: Callable[[], None] = lambda: None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -115,6 +116,7 @@ class Cas:
         self._max_attempts = max_attempts
         self._timeout = timeout
         self._clock = clock
+        self._on_conflict = on_conflict
 
     async def run(
         self, request_id: str, modify: Modifier[W, K], *, known: PluginData | None = None
@@ -147,6 +149,7 @@ class Cas:
                     await self._store.update(request_id, encode(result.record), expect)
                 except CompareFailed as exc:
                     reason = str(exc) or "compare failed"
+                    self._on_conflict()
                 else:
                     return Updated(old, result.record, result.decision)
             if attempts >= self._max_attempts or self._clock() - started >= self._timeout:

@@ -42,6 +42,7 @@ from sidecar.domain.errors import (
 from sidecar.domain.model import AccessRequest, EventOp, PostRef, RequestEvent, RequestState
 from sidecar.domain.ports import ChatPort, PluginDataStore, RoleLookup
 from sidecar.domain.record import Claim, PluginData
+from sidecar.domain.telemetry import NullTelemetry, TargetKind, Telemetry
 from sidecar.engine.cas import Cas, GaveUp, Keep, Skipped, Updated, Write
 from sidecar.engine.decide import Apply, NoOp, NoOpReason, Plan, decide
 from sidecar.engine.owed import Edit, Outcome, PostRoot, Step, ThreadReply, owed, settle, unanswerable
@@ -102,11 +103,14 @@ class Engine:
         claim_ttl: float = 30.0,
         wall_clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._roles = roles
         self._chat = chat
         self._settings = settings
-        self._cas = cas or Cas(store)
+        self._telemetry: Telemetry = telemetry if telemetry is not None else NullTelemetry()
+        self._cas = cas or Cas(store, on_conflict=self._telemetry.cas_conflict)
+        self._owed_counts: dict[str, int] = {}
         self._retries = retries
         self.replica = replica or uuid.uuid4().hex[:12]
         self._claim_ttl = claim_ttl
@@ -122,6 +126,7 @@ class Engine:
     async def handle(self, event: RequestEvent) -> None:
         """Process one event. Raises StepsFailed (permanent failures), ResolutionConflict, CasGaveUp, or port errors."""
         context = _context(event)
+        self._telemetry.event("access_request", event.op.value)
         request = self._remember(event)
         logins: dict[str, list[str]] | None = None
         recipients: list[str] = []
@@ -245,6 +250,7 @@ class Engine:
                     self._retries.schedule(request_id, delay=claim.until - now + 0.5)
                 return
             outcomes = await self._run(request_id, steps, record, fresh, context)
+            self._report_notifications(outcomes)
             failures.extend(StepFailure(o.step, o.error) for o in outcomes if o.error is not None)
             edited = edited or any(isinstance(o.step, Edit) and o.error is None for o in outcomes)
             transient = transient or any(isinstance(o.error, TransientError) for o in outcomes)
@@ -260,25 +266,45 @@ class Engine:
             _log.info("Marked request with resolution and sent emails!", extra={**context, "resolution": resolution})
             _log.info("Successfully notified user", extra={**context, "user": record.user, "resolution": resolution})
         remaining = owed(request_id, record, request, render)
+        self._count_owed(request_id, len(remaining))
         if self._retries is not None:
             if remaining or transient:
                 _log.warning(
                     "Notifications still owed, will retry",
                     extra={**context, "owed": len(remaining), "error": _summary(failures, transient=True)},
                 )
+                self._telemetry.retry("owed_work")
                 self._retries.schedule(request_id)
             else:
                 self._retries.succeeded(request_id)
         permanent = [f for f in failures if not isinstance(f.error, TransientError)]
         for failure in permanent:
             # Given up in the record in the same write, so this is said once per step, never again.
+            fix = fix_for(failure)
             _log.error(
                 "Gave up a notification",
-                extra={**context, "step": failure.step.describe(), "error": str(failure.error),
-                       "fix": fix_for(failure)},
+                extra={**context, "step": failure.step.describe(), "error": str(failure.error), "fix": fix},
             )
+            self._telemetry.permanent_failure(failure.step.describe(), str(failure.error), fix)
         if permanent:
             raise StepsFailed(request_id, permanent)
+
+    def _report_notifications(self, outcomes: Sequence[Outcome]) -> None:
+        for outcome in outcomes:
+            if not isinstance(outcome.step, PostRoot) or (outcome.error is None and outcome.post is None):
+                continue  # only root posts tell a recipient; a channel already posted to is not a notification
+            kind: TargetKind = "channel" if "/" in outcome.step.recipient else "dm"
+            if outcome.error is None:
+                self._telemetry.notification(kind, "ok")
+            else:
+                self._telemetry.notification(kind, "retry" if isinstance(outcome.error, TransientError) else "failed")
+
+    def _count_owed(self, request_id: str, count: int) -> None:
+        if count:
+            self._owed_counts[request_id] = count
+        else:
+            self._owed_counts.pop(request_id, None)
+        self._telemetry.owed_work(sum(self._owed_counts.values()))
 
     async def _settle(
         self,

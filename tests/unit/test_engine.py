@@ -27,6 +27,7 @@ from sidecar.domain.errors import (
 )
 from sidecar.domain.model import AccessRequest, EventOp, PostRef, RequestEvent, RequestState, Review
 from sidecar.domain.record import PluginData, Resolution
+from sidecar.domain.telemetry import NotificationResult, NullTelemetry, TargetKind
 from sidecar.engine.cas import Cas
 from sidecar.engine.engine import Engine, EngineSettings, fix_for
 from sidecar.engine.owed import Edit, PostRoot, Step
@@ -623,3 +624,69 @@ async def test_untracked_go_record_owes_nothing_for_what_go_did() -> None:
 )
 def test_every_given_up_notification_comes_with_a_fix(error: SidecarError, step: Step, needle: str) -> None:
     assert needle in fix_for(StepFailure(step, error))
+
+
+class RecordingTelemetry(NullTelemetry):
+    """Keeps what the engine reported."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[object, ...]] = []
+
+    def event(self, kind: str, op: str) -> None:
+        self.calls.append(("event", kind, op))
+
+    def notification(self, target_kind: TargetKind, result: NotificationResult) -> None:
+        self.calls.append(("notification", target_kind, result))
+
+    def owed_work(self, count: int) -> None:
+        self.calls.append(("owed", count))
+
+    def retry(self, what: str) -> None:
+        self.calls.append(("retry", what))
+
+    def cas_conflict(self) -> None:
+        self.calls.append(("conflict",))
+
+    def permanent_failure(self, what: str, error: str, fix: str) -> None:
+        self.calls.append(("failure", what, error))
+
+
+async def test_the_engine_reports_events_notifications_owed_work_retries_and_failures() -> None:
+    store = FakePluginDataStore()
+    chat = FakeChat(
+        channels=dict(CHANNELS),
+        post_errors={"chan-llama": TransientError("503"), "dm-1": Rejected("archived", 400)},
+    )
+    telemetry = RecordingTelemetry()
+    retries = RecordingRetries()
+    engine = Engine(store=store, roles=FakeRoleLookup({"editor": ["root"]}), chat=chat, settings=SETTINGS,
+                    retries=retries, telemetry=telemetry)
+    with pytest.raises(StepsFailed):
+        await engine.handle(_put())
+    assert telemetry.calls == [
+        ("event", "access_request", "put"),
+        ("notification", "channel", "retry"),
+        ("notification", "dm", "failed"),
+        ("owed", 1),
+        ("retry", "owed_work"),
+        ("failure", "post to 'reviewer1@example.com'", "archived"),
+    ]
+    chat.post_errors.clear()
+    telemetry.calls.clear()
+    await engine.handle(RESUME)
+    assert telemetry.calls == [("event", "access_request", "resume"), ("notification", "channel", "ok"), ("owed", 0)]
+
+
+async def test_cas_conflicts_are_reported() -> None:
+    store = FakePluginDataStore()
+    telemetry = RecordingTelemetry()
+    engine = Engine(store=store, roles=FakeRoleLookup({"editor": ["root"]}), chat=FakeChat(channels=dict(CHANNELS)),
+                    settings=SETTINGS, telemetry=telemetry)
+
+    def someone_else_writes(request_id: str) -> None:
+        store.before_update = None
+        store.entries[request_id] = {"user": "someone"}
+
+    store.before_update = someone_else_writes
+    await engine.handle(_put())
+    assert ("conflict",) in telemetry.calls
