@@ -14,6 +14,9 @@ Routes (request bodies are JSON objects; errors answer 400/404 with {"error": ".
                                        streams so far, summed over every stream (queued events a stream never
                                        sent, because it closed first, are not counted); 0 for an unknown id
     POST /faults/drop-watchers         close every watch stream now with UNAVAILABLE -> {"dropped": N}
+    POST /faults/lose-events           {"enabled": true}: from now on drop every watch event instead of sending
+                                       it (streams stay open, nothing counts as emitted) until it is called with
+                                       false or the faults are cleared -> {"losing_events": B, "lost_events": N}
     POST /faults/refuse                {"seconds": S}: fail every RPC with UNAVAILABLE for S seconds and close
                                        all watch streams now; S = 0 ends the window
     POST /faults/latency               {"seconds": S, "method": "Ping"}: delay calls ("method" omitted = all calls;
@@ -21,8 +24,8 @@ Routes (request bodies are JSON objects; errors answer 400/404 with {"error": ".
     POST /faults/fail                  {"method": "UpdatePluginData", "count": N, "code": "UNAVAILABLE",
                                        "message": "..."}: fail the next N calls of the method ("*" = any method)
                                        with the gRPC status code name
-    POST /faults/clear                 remove every fault
-    GET  /faults                       the current fault settings
+    POST /faults/clear                 remove every fault (including lose-events)
+    GET  /faults                       the current fault settings, with "losing_events" and "lost_events"
 
 Method names are the RPC names without the service (`Ping`, `WatchEvents`, `GetPluginData`, `GetUser`, ...).
 """
@@ -70,6 +73,13 @@ def _number(body: dict[str, Any], key: str, default: float | None = None) -> flo
     return float(value)
 
 
+def _flag(body: dict[str, Any], key: str, default: bool) -> bool:
+    value = body.get(key, default)
+    if not isinstance(value, bool):
+        raise _BadRequest(f'"{key}" must be true or false')
+    return value
+
+
 def _string(body: dict[str, Any], key: str, default: str) -> str:
     value = body.get(key, default)
     if not isinstance(value, str) or not value:
@@ -100,6 +110,7 @@ class AdminAPI:
         r.add_get("/watch-events/{id}", self._watch_events)
         r.add_get("/faults", self._fault_state)
         r.add_post("/faults/drop-watchers", self._drop)
+        r.add_post("/faults/lose-events", self._lose_events)
         r.add_post("/faults/refuse", self._refuse)
         r.add_post("/faults/latency", self._latency)
         r.add_post("/faults/fail", self._fail)
@@ -125,7 +136,7 @@ class AdminAPI:
                 "requests": [message_json(r) for r in self._state.all_requests()],
                 "plugin_data": [message_json(p) for p in self._state.all_plugin_data()],
                 "watchers": self._state.fanout.count,
-                "faults": self._faults.snapshot(),
+                "faults": self._fault_snapshot(),
             }
         )
 
@@ -155,12 +166,21 @@ class AdminAPI:
         request_id = request.match_info["id"]
         return web.json_response({"request_id": request_id, "emitted": self._state.fanout.emitted(request_id)})
 
+    def _fault_snapshot(self) -> dict[str, object]:
+        fanout = self._state.fanout
+        return {**self._faults.snapshot(), "losing_events": fanout.losing_events, "lost_events": fanout.lost}
+
     async def _fault_state(self, request: web.Request) -> web.Response:
-        return web.json_response(self._faults.snapshot())
+        return web.json_response(self._fault_snapshot())
 
     async def _drop(self, request: web.Request) -> web.Response:
         dropped = self._state.fanout.drop_all("watch stream dropped by the admin API")
         return web.json_response({"dropped": dropped})
+
+    async def _lose_events(self, request: web.Request) -> web.Response:
+        fanout = self._state.fanout
+        fanout.losing_events = _flag(await _body(request), "enabled", True)
+        return web.json_response({"losing_events": fanout.losing_events, "lost_events": fanout.lost})
 
     async def _refuse(self, request: web.Request) -> web.Response:
         body = await _body(request)
@@ -174,7 +194,7 @@ class AdminAPI:
         seconds = _number(body, "seconds")
         method = _string(body, "method", ANY_METHOD)
         self._faults.set_latency(seconds, method)
-        return web.json_response(self._faults.snapshot())
+        return web.json_response(self._fault_snapshot())
 
     async def _fail(self, request: web.Request) -> web.Response:
         body = await _body(request)
@@ -191,8 +211,9 @@ class AdminAPI:
             raise _BadRequest("code OK is not a failure")
         message = _string(body, "message", f"injected {code_name} failure")
         self._faults.fail_next(method, int(count), code, message)
-        return web.json_response(self._faults.snapshot())
+        return web.json_response(self._fault_snapshot())
 
     async def _clear(self, request: web.Request) -> web.Response:
         self._faults.clear()
-        return web.json_response(self._faults.snapshot())
+        self._state.fanout.losing_events = False
+        return web.json_response(self._fault_snapshot())

@@ -7,6 +7,10 @@ watcher that falls behind; the client is expected to reconnect and resynchronise
 The fan-out also counts, per request, the events it has handed to watch streams (queued for a watcher and not
 discarded when that watcher closed): the admin API reports them, so a test can wait until a client has
 finished with every event it was sent.
+
+While `losing_events` is set (the admin API's lose-events fault) the fan-out drops every event instead of
+queueing it, as if the stream had carried it into a process that died: the watchers stay open and see nothing,
+the drops are counted in `lost` and never in the per-request count.
 """
 
 from __future__ import annotations
@@ -123,6 +127,8 @@ class Fanout:
         self._watchers: list[Watcher] = []
         self._queue_size = queue_size
         self._emitted: collections.Counter[str] = collections.Counter()
+        self.losing_events = False
+        self.lost = 0  # events dropped by the lose-events fault, one per watcher that would have had them
 
     def subscribe(self, filters: list[RequestFilter]) -> Watcher:
         """Register a watcher; events published from now on are queued for it."""
@@ -152,9 +158,7 @@ class Fanout:
         """Send a PUT with a snapshot of the request to matching watchers."""
         event = event_pb2.Event(Type=event_pb2.PUT)
         event.AccessRequest.CopyFrom(request)
-        for watcher in list(self._watchers):
-            if watcher.wants(request, deleted=False):
-                watcher.offer(event)
+        self._deliver(event, request, deleted=False)
 
     def publish_delete(self, request: types_pb2.AccessRequestV3) -> None:
         """Send a DELETE (resource header only) for a request that is gone."""
@@ -164,8 +168,15 @@ class Fanout:
         header.Version = "v3"
         header.Metadata.Name = request.Metadata.Name
         header.Metadata.Namespace = "default"
+        self._deliver(event, request, deleted=True)
+
+    def _deliver(self, event: event_pb2.Event, request: types_pb2.AccessRequestV3, deleted: bool) -> None:
         for watcher in list(self._watchers):
-            if watcher.wants(request, deleted=True):
+            if not watcher.wants(request, deleted):
+                continue
+            if self.losing_events:
+                self.lost += 1
+            else:
                 watcher.offer(event)
 
     def drop_all(self, reason: str) -> int:

@@ -9,10 +9,11 @@ Errors crossing a port are the classes in `sidecar/domain/errors.py`, never grpc
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
-from sidecar.domain.model import Channel, PostMarker, PostRef
+from sidecar.domain.model import AccessRequest, Channel, PostMarker, PostRef
 
 
 class PluginDataStore(Protocol):
@@ -62,4 +63,22 @@ class ChatPort(Protocol):
 
     async def edit(self, post: PostRef, message: str) -> None:
         """Replace the text of a post we made."""
+        ...
+
+
+@dataclass(frozen=True)
+class UnreadableRequest:
+    """A listed request that cannot become an AccessRequest: the reconcile skips it with a warning naming it."""
+
+    request_id: str  # "" when the message carried no id
+    error: str
+
+
+class RequestSource(Protocol):
+    """Lists the access requests Teleport still has (open ones and resolved ones not yet expired), for the reconcile."""
+
+    def list_requests(self) -> AsyncIterator[AccessRequest | UnreadableRequest]:
+        """Every request, fetched a page at a time as the caller iterates. Raises TransientError when the listing is
+        unavailable; an iteration cut short by an error may be started over, since handling a request twice is safe.
+        """
         ...

@@ -19,11 +19,15 @@ The RPCs only the test harness makes (creating, reviewing, resolving and deletin
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import grpc
 
@@ -223,13 +227,28 @@ class TeleportClient:
         *,
         page_size: int = LIST_PAGE_SIZE,
     ) -> list[types_pb2.AccessRequestV3]:
-        """Every matching request: ListAccessRequests page by page, or GetAccessRequestsV2 on older servers.
+        """Every matching request in one list (the harness's `tctl requests ls|get`, fakes/tctl.py).
 
-        The one implementation of the paging: the reconcile at start-up (next issue) lists the open requests with
-        it, and the harness's `tctl requests ls|get` (fakes/tctl.py) uses it too.
+        Collects `access_request_pages`; the reconcile reads the pages one at a time instead.
         """
+        return [r async for page in self.access_request_pages(request_filter, page_size=page_size) for r in page]
+
+    async def access_request_pages(
+        self,
+        request_filter: types_pb2.AccessRequestFilter | None = None,
+        *,
+        page_size: int = LIST_PAGE_SIZE,
+    ) -> AsyncGenerator[list[types_pb2.AccessRequestV3], None]:
+        """Every matching request, a page at a time: ListAccessRequests, or GetAccessRequestsV2 on older servers.
+
+        The one implementation of the paging. Only one page is held at a time, so a consumer that handles each
+        page before asking for the next keeps memory bounded whatever the number of requests. GetAccessRequestsV2
+        (servers without ListAccessRequests) has no paging and one deadline for its whole stream, so it is read
+        whole and handed out in pages of `page_size`. Raises PermanentError when the server repeats a page key.
+        """
+        if page_size < 1:
+            raise ValueError(f"page_size must be >= 1, got {page_size}")
         request_filter = request_filter or types_pb2.AccessRequestFilter()
-        results: list[types_pb2.AccessRequestV3] = []
         start_key = ""
         seen_keys: set[str] = set()
         while True:
@@ -241,15 +260,19 @@ class TeleportClient:
             except Unimplemented:
                 if start_key:
                     raise
-                log.debug("ListAccessRequests is not implemented; falling back to GetAccessRequestsV2")
-                return await self.get_access_requests_v2(request_filter)
-            results.extend(page.AccessRequests)
+                break
+            if page.AccessRequests:
+                yield list(page.AccessRequests)
             if not page.NextKey:
-                return results
+                return
             if page.NextKey in seen_keys:
                 raise PermanentError(f"ListAccessRequests: the server repeated page key {page.NextKey!r}")
             seen_keys.add(page.NextKey)
             start_key = page.NextKey
+        log.debug("ListAccessRequests is not implemented; falling back to GetAccessRequestsV2")
+        everything = await self.get_access_requests_v2(request_filter)
+        for start in range(0, len(everything), page_size):
+            yield everything[start : start + page_size]
 
     async def _list_page(
         self, request: authservice_pb2.ListAccessRequestsRequest
@@ -295,13 +318,90 @@ class TeleportPluginData:
         await self._client.update_plugin_data(request_id, self._plugin, set_, expect)
 
 
-class TeleportRoles:
-    """RoleLookup over TeleportClient."""
+ROLE_CACHE_TTL = 30.0  # seconds an answer about a role is reused
+ROLE_CACHE_ENTRIES = 1024
 
-    def __init__(self, client: TeleportClient) -> None:
+
+class RoleReader(Protocol):
+    """What TeleportRoles needs of the client (TeleportClient; a counting fake in tests)."""
+
+    async def get_role(self, name: str) -> types_pb2.RoleV6:
+        """GetRole."""
+        ...
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """A kept AccessDenied/NotFound: its class and message, so each caller gets a fresh exception."""
+
+    kind: type[AccessDenied] | type[NotFound]
+    message: str
+
+
+class TeleportRoles:
+    """RoleLookup over TeleportClient, with a short cache and at most one GetRole in flight per role.
+
+    The engine asks once per role for every pending request, so a burst of requests for the same roles would
+    cost a GetRole each. An answer is reused for `ttl` seconds (on `clock`): the logins, and also AccessDenied
+    and NotFound, since a missing role.read permission or role stays missing for a while and asking again for
+    every request only adds load. Other errors, transient ones above all, are never kept. Concurrent lookups of
+    a role share one call, which a caller giving up (its event deadline) does not cancel for the others.
+    """
+
+    def __init__(
+        self,
+        client: RoleReader,
+        *,
+        ttl: float = ROLE_CACHE_TTL,
+        clock: Callable[[], float] = time.monotonic,
+        max_entries: int = ROLE_CACHE_ENTRIES,
+    ) -> None:
+        if not ttl >= 0:
+            raise ValueError(f"role cache ttl must be >= 0 seconds, got {ttl}")
+        if max_entries < 1:
+            raise ValueError(f"role cache max_entries must be >= 1, got {max_entries}")
         self._client = client
+        self._ttl = ttl
+        self._clock = clock
+        self._max_entries = max_entries
+        self._kept: dict[str, tuple[float, list[str] | _Refused]] = {}  # role -> (expiry, answer), oldest first
+        self._flights: dict[str, asyncio.Task[list[str]]] = {}
 
     async def role_logins(self, role: str) -> list[str]:
-        """Allowed logins of a role. Raises AccessDenied when the plugin may not read roles."""
-        found = await self._client.get_role(role)
-        return list(found.Spec.Allow.Logins)
+        """Allowed logins of a role. Raises AccessDenied when the plugin may not read roles, NotFound without it."""
+        kept = self._kept.get(role)
+        if kept is not None and kept[0] > self._clock():
+            answer = kept[1]
+            if isinstance(answer, _Refused):
+                raise answer.kind(answer.message)
+            return list(answer)
+        flight = self._flights.get(role)
+        if flight is None or flight.done():
+            flight = asyncio.create_task(self._lookup(role), name=f"GetRole {role}")
+            self._flights[role] = flight
+            flight.add_done_callback(functools.partial(self._landed, role))
+        return list(await asyncio.shield(flight))
+
+    async def _lookup(self, role: str) -> list[str]:
+        try:
+            found = await self._client.get_role(role)
+        except (AccessDenied, NotFound) as exc:
+            self._keep(role, _Refused(type(exc), str(exc)))
+            raise
+        logins = list(found.Spec.Allow.Logins)
+        self._keep(role, logins)
+        return logins
+
+    def _keep(self, role: str, answer: list[str] | _Refused) -> None:
+        if self._ttl <= 0:
+            return
+        self._kept.pop(role, None)
+        self._kept[role] = (self._clock() + self._ttl, answer)
+        while len(self._kept) > self._max_entries:
+            del self._kept[next(iter(self._kept))]
+
+    def _landed(self, role: str, flight: asyncio.Task[list[str]]) -> None:
+        if self._flights.get(role) is flight:
+            del self._flights[role]
+        if not flight.cancelled():
+            flight.exception()  # retrieved: a flight every caller gave up on must not be logged as unhandled

@@ -233,17 +233,25 @@ async def test_every_finished_event_is_logged_once_with_its_outcome(caplog: pyte
         dispatcher.submit(_event("a", op=EventOp.DELETE))
         dispatcher.submit(_event("b"))
         await dispatcher.join()
+        await dispatcher.submit_background(_event("c"))  # a reconcile event: logged, but not as a watch event
+        await dispatcher.join_background()
     finished = sorted(
-        (r.request_id, r.request_op, r.outcome, r.attempts)  # type: ignore[attr-defined]
+        (r.request_id, r.request_op, r.outcome, r.attempts, r.source)  # type: ignore[attr-defined]
         for r in caplog.records
         if r.getMessage() == EVENT_HANDLED
     )
-    assert finished == [("a", "delete", "succeeded", 1), ("a", "put", "succeeded", 2), ("b", "put", "failed", 2)]
+    assert finished == [
+        ("a", "delete", "succeeded", 1, "watch"),
+        ("a", "put", "succeeded", 2, "watch"),
+        ("b", "put", "failed", 2, "watch"),
+        ("c", "put", "succeeded", 1, "reconcile"),
+    ]
     assert all(r.levelno == logging.DEBUG for r in caplog.records if r.getMessage() == EVENT_HANDLED)
     # The e2e stacks count these lines in the sidecar's log, in either format, to know it is done.
     for formatter in (TextFormatter(), JsonFormatter()):
         log = "\n".join(formatter.format(r) for r in caplog.records)
         assert (handled_events(log, "a"), handled_events(log, "b"), handled_events(log, "")) == (2, 1, 0)
+        assert (handled_events(log, "c"), handled_events(log, "c", source="reconcile")) == (0, 1)
 
 
 async def test_deadline_cuts_a_hung_handler_and_is_retried() -> None:
