@@ -55,5 +55,9 @@ ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/
     PYTHONUNBUFFERED=1
 USER ${APP_UID}:${APP_UID}
 WORKDIR /var/lib/teleport-mattermost
+# /livez, /readyz and /metrics, served when the config (default /etc/teleport-mattermost.toml) sets
+# `[health] listen_addr = "0.0.0.0:8080"`, as deploy/kubernetes/configmap.yaml does. No HEALTHCHECK: the
+# listener is off unless configured, and orchestrators probe it themselves.
+EXPOSE 8080
 ENTRYPOINT ["teleport-mattermost"]
 CMD ["start"]

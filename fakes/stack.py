@@ -20,7 +20,7 @@ from typing import Any, Self, TypeVar
 import aiohttp
 
 from fakes.launch import ManagedProcess, ProcessFailed, python_module
-from sidecar.engine.dispatcher import EVENT_HANDLED
+from sidecar.engine.dispatcher import EVENT_HANDLED, SOURCE_WATCH
 from sidecar.teleport.client import TeleportClient
 
 T = TypeVar("T")
@@ -50,6 +50,7 @@ class StackOptions:
     rate_burst: int | None = None
     extra_env: Mapping[str, str] = field(default_factory=dict)
     sidecar_debug: bool = True
+    health: bool = False  # [health] listen_addr = "127.0.0.1:0": the sidecar logs the port it picked
 
 
 def _toml_string(value: str) -> str:
@@ -73,6 +74,8 @@ def sidecar_config(options: StackOptions, *, addr: str, identity: str, mm_url: s
         lines += [f"{_toml_string(k)} = {_toml_list(v)}" for k, v in options.role_to_recipients.items()]
     severity = "debug" if options.sidecar_debug else "info"
     lines += ["", "[log]", 'output = "stderr"', f'severity = "{severity}"']
+    if options.health:
+        lines += ["", "[health]", 'listen_addr = "127.0.0.1:0"']
     return "\n".join(lines) + "\n"
 
 
@@ -334,6 +337,17 @@ class Stack(BaseStack):
             await proc.wait_log("Plugin is ready", timeout=30, start=offset)
         return proc
 
+    async def start_extra_sidecar(self, name: str = "sidecar-2") -> ManagedProcess:
+        """Start another sidecar with the same config (a second replica) and wait for "Plugin is ready".
+
+        It logs to `logs/<name>.log`, is stopped with the stack, and is not `sidecar`: `stop_sidecar()`,
+        `sidecar_log()` and `settled()` (which assumes a single watcher) ignore it.
+        """
+        proc = self._spawn(name, python_module("sidecar", "start", "-c", str(self.config_path)))
+        await proc.start()
+        await proc.wait_log("Plugin is ready", timeout=30)
+        return proc
+
     async def stop_sidecar(self) -> int | None:
         """SIGTERM the sidecar and return its exit code."""
         if self.sidecar is None:
@@ -351,9 +365,20 @@ class Stack(BaseStack):
             return ""
 
 
-def handled_events(log: str, request_id: str) -> int:
-    """How many `Event handled` lines about `request_id` a sidecar log has (text or JSON format)."""
+RETRY = "retry"  # handled_events' source for RESUME events
+
+
+def handled_events(log: str, request_id: str, source: str = SOURCE_WATCH) -> int:
+    """How many `Event handled` lines about `request_id` from `source` a sidecar log has (text or JSON format).
+
+    The default counts the events the watch stream delivered, which is what `settled()` compares with the fake
+    Auth's count; the reconcile's events (`source:reconcile`) were never sent by it. A line without a source
+    (an older sidecar) counts as a watch event. RESUME events (retries of owed work) go through the watch lane but
+    were never sent by the fake Auth either: they count as source `retry`, whatever their line says.
+    """
     text_line = re.compile(rf"\] {re.escape(EVENT_HANDLED)} (?:.* )?request_id:{re.escape(request_id)}(?: |$)")
+    text_source = re.compile(r" source:(\S+)")
+    text_resume = re.compile(r" request_op:resume(?: |$)")
     count = 0
     for line in log.splitlines():
         if EVENT_HANDLED not in line or request_id not in line:
@@ -361,9 +386,16 @@ def handled_events(log: str, request_id: str) -> int:
         if line.startswith("{"):
             with contextlib.suppress(ValueError):
                 record = json.loads(line)
-                count += record.get("message") == EVENT_HANDLED and record.get("request_id") == request_id
+                declared = record.get("source", SOURCE_WATCH)
+                count += (
+                    record.get("message") == EVENT_HANDLED
+                    and record.get("request_id") == request_id
+                    and (RETRY if record.get("request_op") == "resume" else declared) == source
+                )
         elif text_line.search(line):
-            count += 1
+            found = text_source.search(line)
+            declared = found.group(1) if found else SOURCE_WATCH
+            count += (RETRY if text_resume.search(line) else declared) == source
     return count
 
 

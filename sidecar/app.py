@@ -3,36 +3,47 @@
 Startup, in the Go plugin's order (TP `integrations/access/common/app.go` and `accessrequest/app.go`):
   credentials (expiry) → Teleport connection → Ping + minimum version (within 10 s) → cluster name and, on
   Enterprise, the Web UI link → Mattermost health check → watcher (ready after INIT) → "Plugin is ready".
+After every INIT, the first included, the reconcile lists the requests and hands them to the engine in the
+background (sidecar/engine/reconcile.py).
 Shutdown: SIGTERM or a first SIGINT stop intake, let in-flight events finish (15 s in all), close the
 clients; a second SIGINT exits at once.
+With `[health] listen_addr` set, the health listener (/livez, /readyz, /metrics) starts before everything else,
+so /livez answers during start-up, and stops last; every component reports to its telemetry.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from sidecar import __version__
 from sidecar.config import Config, TeleportConfig
-from sidecar.duration import parse_duration
 from sidecar.domain.backoff import Backoff
 from sidecar.domain.errors import ConfigError, DurationError, IdentityError, SidecarError, StartupError, Unimplemented
 from sidecar.domain.model import RequestEvent
+from sidecar.domain.telemetry import NullTelemetry, Telemetry
+from sidecar.duration import parse_duration
 from sidecar.engine.dispatcher import Dispatcher
 from sidecar.engine.engine import Engine, EngineSettings
+from sidecar.engine.reconcile import ReconcileFindings, Reconciler
 from sidecar.engine.retries import RETRY_BASE, RETRY_CAP, RetryScheduler
 from sidecar.mattermost.bot import MattermostBot
 from sidecar.mattermost.client import MattermostClient
+from sidecar.observability.reachability import check_reachability
+from sidecar.observability.server import health_listener
 from sidecar.render.classic import RenderSettings, web_url_from_addr
 from sidecar.teleport.client import TeleportClient, TeleportPluginData, TeleportRoles
 from sidecar.teleport.convert import request_event_from_proto
 from sidecar.teleport.identity import Identity
+from sidecar.teleport.requests import TeleportRequestSource
 from sidecar.teleport.transport import IdentitySource
 from sidecar.teleport.version import MIN_SERVER_VERSION, check_min_version
-from sidecar.teleport.watcher import Watcher
+from sidecar.teleport.watcher import ConnectedHook, Watcher
 
 log = logging.getLogger("sidecar.app")
 
@@ -44,6 +55,9 @@ SHUTDOWN_TIMEOUT = 15.0
 EVENT_TIMEOUT = 30.0
 # tbot may still be writing the first identity when both containers start together.
 IDENTITY_WAIT = 60.0
+# /readyz fails once the identity has less than one refresh interval left (at least this): past that point a
+# renewal may not even be read before the certificate expires.
+IDENTITY_MARGIN_MIN = 60.0
 
 NO_VALID_CREDENTIALS = (
     "No valid credentials found, this likely means credentials are expired. "
@@ -126,14 +140,15 @@ def retry_cap_from_env() -> float:
 class Plugin:
     """One running plugin: the clients, the engine, the dispatcher and the watcher."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, telemetry: Telemetry | None = None) -> None:
         self.config = config
         self.ready = asyncio.Event()
+        self.telemetry: Telemetry = telemetry if telemetry is not None else NullTelemetry()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start, run until `stop` is set, then shut down gracefully. Raises SidecarError when fatal."""
         tc = self.config.teleport
-        await check_credentials(identity_source(tc))
+        self._report_identity(await check_credentials(identity_source(tc)))
         try:
             async with asyncio.timeout(INIT_TIMEOUT):
                 teleport = await TeleportClient.connect(
@@ -146,6 +161,7 @@ class Plugin:
         except TimeoutError:
             raise StartupError(f"could not connect to Teleport at {tc.addr} within {INIT_TIMEOUT:.0f} s") from None
         async with teleport:
+            teleport.provider.add_identity_listener(self._report_identity)
             await self._run_connected(teleport, stop)
 
     async def _run_connected(self, teleport: TeleportClient, stop: asyncio.Event) -> None:
@@ -155,7 +171,10 @@ class Plugin:
         except TimeoutError:
             raise StartupError(f"Unable to get Teleport server version: no answer in {INIT_TIMEOUT:.0f} s") from None
         mm = self.config.mattermost
-        async with MattermostClient(mm.url, mm.token) as mm_client:
+        async with (
+            MattermostClient(mm.url, mm.token, telemetry=self.telemetry) as mm_client,
+            self._reachability_checks(mm_client),
+        ):
             bot = MattermostBot(mm_client)
             log.debug("Starting API health check")
             try:
@@ -163,6 +182,7 @@ class Plugin:
             except SidecarError as exc:
                 raise StartupError(f"API health check failed: {exc}") from None
             log.debug("API health check finished ok")
+            self.telemetry.mattermost_reachable(True, "health check passed")
             engine = Engine(
                 store=TeleportPluginData(teleport, PLUGIN_NAME),
                 roles=TeleportRoles(teleport),
@@ -171,6 +191,7 @@ class Plugin:
                     role_to_recipients=self.config.role_to_recipients,
                     render=RenderSettings(web_proxy_url=cluster.web_proxy_url),
                 ),
+                telemetry=self.telemetry,
             )
             async with Dispatcher(engine.handle, event_timeout=EVENT_TIMEOUT) as dispatcher:
                 # Owed work that failed transiently comes back as RESUME events, ordered with the rest.
@@ -185,22 +206,31 @@ class Plugin:
         async def sink(event: RequestEvent) -> None:
             dispatcher.submit(event)
 
+        reconciler = Reconciler(TeleportRequestSource(teleport), dispatcher, on_finished=self._report_reconcile)
+
+        async def connected(number: int) -> None:
+            # Every connection, the first included: the stream does not replay what happened while none was open.
+            reconciler.trigger("start-up" if number == 1 else "reconnect")
+
         watcher = Watcher(
             lambda: teleport.watch_events(),
             request_event_from_proto,
             sink,
             backoff=Backoff(0.02, 5.0),
             fail_fast=fail_fast_from_env(),
+            on_connected=in_turn(self._watch_connected, connected),
+            on_disconnected=self._watch_disconnected,
         )
         watch_task = asyncio.create_task(watcher.run(), name="watcher")
         stop_task = asyncio.create_task(stop.wait(), name="stop")
         ready_task = asyncio.create_task(self._announce_ready(watcher), name="ready")
+        reconcile_task = asyncio.create_task(reconciler.serve(), name="reconcile")
         try:
             await asyncio.wait({watch_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (watch_task, stop_task, ready_task):
+            for task in (watch_task, stop_task, ready_task, reconcile_task):
                 task.cancel()
-            results = await asyncio.gather(watch_task, stop_task, ready_task, return_exceptions=True)
+            results = await asyncio.gather(watch_task, stop_task, ready_task, reconcile_task, return_exceptions=True)
         # Intake has stopped; let queued and running events finish within the shutdown budget.
         if not await dispatcher.drain(SHUTDOWN_TIMEOUT - 2):
             log.warning("Shutdown timed out with events still in flight", extra={"pending": dispatcher.pending})
@@ -211,17 +241,72 @@ class Plugin:
                 raise watch_result
             raise StartupError(f"watcher failed: {watch_result}") from watch_result
 
+    # --- telemetry: what the adapters and the watcher report (the engine reports its own) ---------------
+
+    def _report_identity(self, identity: Identity) -> None:
+        self.telemetry.identity_expiry(identity.not_after.timestamp())
+
+    async def _watch_connected(self, number: int) -> None:
+        self.telemetry.watcher_connected(True)
+
+    async def _watch_disconnected(self) -> None:
+        self.telemetry.watcher_connected(False)
+
+    def _report_reconcile(self, findings: ReconcileFindings) -> None:
+        self.telemetry.reconcile(findings.submitted)
+        for _ in range(findings.retries):
+            self.telemetry.retry("reconcile_listing")
+
+    @contextlib.asynccontextmanager
+    async def _reachability_checks(self, client: MattermostClient) -> AsyncIterator[None]:
+        """Check Mattermost (GET /users/me) periodically inside the block, when the health listener runs."""
+        if not self.config.health.enabled:
+            yield
+            return
+        task = asyncio.create_task(check_reachability(client.get_me, self.telemetry), name="mattermost-health")
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
     async def _announce_ready(self, watcher: Watcher) -> None:
         await watcher.ready.wait()
         self.ready.set()
         log.info("Plugin is ready")
 
 
+def in_turn(*hooks: ConnectedHook) -> ConnectedHook:
+    """One watcher `on_connected` hook that runs `hooks` one after the other."""
+
+    async def hook(number: int) -> None:
+        for each in hooks:
+            await each(number)
+
+    return hook
+
+
+@contextlib.asynccontextmanager
+async def telemetry_for(config: Config) -> AsyncIterator[Telemetry]:
+    """With `[health] listen_addr`: the health listener runs inside the block and its telemetry is yielded.
+
+    Without it: NullTelemetry, and nothing listens.
+    """
+    health = config.health
+    if not health.enabled:
+        yield NullTelemetry()
+        return
+    margin = max(IDENTITY_MARGIN_MIN, config.teleport.refresh_identity_interval)
+    async with health_listener(health.host, health.port, identity_margin=margin, version=__version__) as recorder:
+        yield recorder
+
+
 async def serve(config: Config, stop: asyncio.Event) -> int:
     """Run the plugin until `stop`; return the exit code (0 clean, 1 fatal)."""
     log.info("Starting Teleport Access Mattermost Plugin", extra={"version": __version__})
     try:
-        await Plugin(config).run(stop)
+        async with telemetry_for(config) as telemetry:
+            await Plugin(config, telemetry=telemetry).run(stop)
     except SidecarError as exc:
         log.error("Terminating with fatal error...", extra={"error": str(exc)})
         return 1

@@ -9,7 +9,7 @@ report first:
    `TELEPORT_ADDR`, `TELEPORT_IDENTITY`);
 3. read the token file when the token starts with "/";
 4. validate in Go's order: TLS trio, identity vs key pair, refresh_identity, token, url, then the
-   log settings, and last the presence of some credential.
+   log settings, and the presence of some credential; last our own `[health]` (the Go plugin has none).
 
 Deviation from Go: `mattermost.recipients` is merged into the `"*"` entry of
 `[role_to_recipients]` instead of silently replacing the whole table.
@@ -19,6 +19,7 @@ Warnings are returned in `Config.warnings`; the caller logs them once logging is
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import math
 import os
 import re
@@ -47,6 +48,7 @@ __all__ = [
     "LOG_OUTPUT_ALIASES",
     "LOG_SEVERITIES",
     "Config",
+    "HealthConfig",
     "LogConfig",
     "MattermostConfig",
     "TeleportConfig",
@@ -68,6 +70,7 @@ _SECTIONS: Final[Mapping[str, tuple[str, ...]]] = {
     "teleport": ("addr", "auth_server", "identity", "refresh_identity", "refresh_identity_interval", *_TLS_KEYS),
     "mattermost": ("url", "token", "recipients"),
     "log": ("output", "severity", "format"),
+    "health": ("listen_addr",),
 }
 _FREE_SECTIONS: Final = ("role_to_recipients",)  # any key is a role name
 # Keys of the callback-era plugin (before Teleport 6): named in the warning so upgraders know why.
@@ -96,6 +99,9 @@ LOG_OUTPUT_ALIASES: Final[Mapping[str, str]] = {
     "1": "stdout",
     "syslog": "syslog",
 }
+_PORT = re.compile(r"[0-9]{1,5}")
+_HOST_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_NAME = re.compile(rf"{_HOST_LABEL}(\.{_HOST_LABEL})*\.?")
 _TOML_POSITION = re.compile(r"^(?P<reason>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)$", re.DOTALL)
 
 
@@ -131,6 +137,23 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class HealthConfig:
+    """The health and metrics listener: off unless `listen_addr` is set.
+
+    `host` "" means every interface (`listen_addr = ":8080"`); `port` 0 picks a free port (logged at start).
+    """
+
+    listen_addr: str = ""  # as written
+    host: str = ""  # IPv6 without brackets
+    port: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        """True when the listener is to run."""
+        return bool(self.listen_addr)
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole validated configuration."""
 
@@ -139,6 +162,7 @@ class Config:
     role_to_recipients: Mapping[str, tuple[str, ...]]
     log: LogConfig
     warnings: tuple[str, ...] = field(default=())
+    health: HealthConfig = field(default_factory=HealthConfig)
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
@@ -337,12 +361,14 @@ class _RawConfig:
     log_output: str
     log_severity: str
     log_format: str
+    health_listen_addr: str
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> _RawConfig:
         teleport = _table(document, "teleport")
         mattermost = _table(document, "mattermost")
         log = _table(document, "log")
+        health = _table(document, "health")
         return cls(
             addr=_string(teleport, "teleport", "addr"),
             auth_server=_string(teleport, "teleport", "auth_server"),
@@ -359,6 +385,7 @@ class _RawConfig:
             log_output=_string(log, "log", "output"),
             log_severity=_string(log, "log", "severity"),
             log_format=_string(log, "log", "format"),
+            health_listen_addr=_string(health, "health", "listen_addr"),
         )
 
     def apply_env(self, env: Mapping[str, str]) -> None:
@@ -385,12 +412,14 @@ class _RawConfig:
         log = self._log()
         if not teleport.identity and not teleport.client_key:
             raise ConfigError(text.NO_CREDENTIALS)
+        health = _health(self.health_listen_addr)
         return Config(
             teleport=teleport,
             mattermost=MattermostConfig(url=url, token=token, recipients=self.recipients),
             role_to_recipients=MappingProxyType(role_to_recipients),
             log=log,
             warnings=tuple(warnings),
+            health=health,
         )
 
     def _teleport(self, warnings: list[str]) -> TeleportConfig:
@@ -434,6 +463,34 @@ class _RawConfig:
             raise ConfigError(text.UNSUPPORTED_FORMAT.format(value=text.go_quote(self.log_format)))
         output = LOG_OUTPUT_ALIASES.get(self.log_output.lower(), self.log_output) if self.log_output else "stderr"
         return LogConfig(output=output, severity=severity, format=log_format)
+
+
+def _health(listen_addr: str) -> HealthConfig:
+    """`[health] listen_addr`: "host:port", "[v6]:port" or ":port" (every interface); "" keeps it off."""
+    if not listen_addr:
+        return HealthConfig()
+    quoted = text.go_quote(listen_addr)
+    host, sep, port_text = listen_addr.rpartition(":")
+    if not sep:
+        raise ConfigError(text.HEALTH_ADDR_FORM.format(value=quoted))
+    if host.startswith("[") or host.endswith("]"):
+        host = host.removeprefix("[").removesuffix("]")
+        if not _is_ip(host, version=6):
+            raise ConfigError(text.HEALTH_ADDR_HOST.format(value=quoted))
+    elif ":" in host:
+        raise ConfigError(text.HEALTH_ADDR_FORM.format(value=quoted))  # IPv6 needs brackets
+    elif host and not (_is_ip(host, version=4) or _HOST_NAME.fullmatch(host)):
+        raise ConfigError(text.HEALTH_ADDR_HOST.format(value=quoted))
+    if not _PORT.fullmatch(port_text) or int(port_text) > 65535:
+        raise ConfigError(text.HEALTH_ADDR_PORT.format(value=quoted))
+    return HealthConfig(listen_addr=listen_addr, host=host, port=int(port_text))
+
+
+def _is_ip(host: str, *, version: int) -> bool:
+    try:
+        return ipaddress.ip_address(host).version == version
+    except ValueError:
+        return False
 
 
 def _backquoted(keys: Iterable[str]) -> str:

@@ -55,6 +55,15 @@ UNSUPPORTED_FORMAT: Final = "unsupported log output format : {value}"
 SYSLOG_UNAVAILABLE: Final = 'log.output is "syslog" but {socket} does not exist (no syslog daemon on this host?)'
 LOG_FILE_UNWRITABLE: Final = "cannot open log file {path}: {reason}"
 
+# --- [health] ---------------------------------------------------------------------------------
+# Ours (the Go plugin has no health listener). {value} is Go-%q-quoted.
+HEALTH_ADDR_FORM: Final = (
+    'health.listen_addr must be "host:port", such as "0.0.0.0:8080" (every IPv4 interface), "127.0.0.1:8080" '
+    'or "[::]:8080", got {value}'
+)
+HEALTH_ADDR_HOST: Final = "health.listen_addr has an invalid host (use an IP address or a host name), got {value}"
+HEALTH_ADDR_PORT: Final = "health.listen_addr must end with a port number from 0 to 65535, got {value}"
+
 # --- the file itself --------------------------------------------------------------------------
 CONFIG_UNREADABLE: Final = "cannot read configuration file {path}: {reason}"
 CONFIG_NOT_UTF8: Final = "configuration file {path} is not UTF-8 text (bad byte at offset {offset})"

@@ -9,7 +9,8 @@ header.
 Retry rule: GET and PUT are retried; POST /channels/direct is idempotent on the server and retried;
 POST /posts is retried only when it carries a `pending_post_id`, which the server deduplicates for
 30 s (upstream Mattermost `server/channels/app/post.go`, `deduplicateCreatePost`). A 429 pauses every call of this
-client until the server's reset time.
+client until the server's reset time. Before that, the client's `Pacer` (pacing.py) spaces calls out at the rate
+it learns from the `X-RateLimit-*` headers of every answer, so that a burst rarely draws a 429 at all.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Final
@@ -41,6 +43,7 @@ from sidecar.domain.errors import (
     Unauthorized,
 )
 from sidecar.domain.secret import MASK, Secret
+from sidecar.domain.telemetry import NullTelemetry, Telemetry
 from sidecar.mattermost.cache import EtagCache, EtagEntry
 from sidecar.mattermost.entities import (
     ChannelInfo,
@@ -51,6 +54,7 @@ from sidecar.mattermost.entities import (
     parse_list,
     parse_post_list,
 )
+from sidecar.mattermost.pacing import Pacer
 from sidecar.mattermost.ratelimit import RateLimitGate, Sleep, retry_after_from_headers
 from sidecar.mattermost.retry import RetryPolicy
 
@@ -76,7 +80,8 @@ class MattermostClient:
     """Typed calls to one Mattermost server; use as `async with MattermostClient(url, token) as client`.
 
     `url` is the server's base URL, optionally with a path prefix (`https://host/mattermost`).
-    `gate`, `sleep` and `retry` are injectable so tests control time.
+    `gate`, `sleep` and `retry` are injectable so tests control time. Every HTTP exchange (route template,
+    status, duration on `clock`) and every 429 pause is reported to `telemetry`.
     """
 
     def __init__(
@@ -87,10 +92,13 @@ class MattermostClient:
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         gate: RateLimitGate | None = None,
+        pacer: Pacer | None = None,
         sleep: Sleep = asyncio.sleep,
         etag_entries: int = 1024,
         trust_env: bool = True,
         user_agent: str = "teleport-mattermost",
+        telemetry: Telemetry | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._base = _base_url(url)
         self._token = token if isinstance(token, Secret) else Secret(token)
@@ -100,11 +108,14 @@ class MattermostClient:
         self._timeout_s = timeout
         self._retry = retry or RetryPolicy()
         self._gate = gate or RateLimitGate(sleep=sleep)
+        self._pacer = pacer or Pacer(clock=self._gate.clock, sleep=sleep, gate=self._gate)
         self._sleep = sleep
         self._etags = EtagCache(etag_entries)
         self._trust_env = trust_env
         self._user_agent = user_agent
         self._session: aiohttp.ClientSession | None = None
+        self._telemetry = telemetry if telemetry is not None else NullTelemetry()
+        self._clock = clock
 
     def __repr__(self) -> str:
         return f"MattermostClient({self._base!s})"
@@ -113,6 +124,11 @@ class MattermostClient:
     def gate(self) -> RateLimitGate:
         """The rate-limit gate every call of this client waits on."""
         return self._gate
+
+    @property
+    def pacer(self) -> Pacer:
+        """The pacer every call of this client waits on, which learns the server's rate limit."""
+        return self._pacer
 
     async def __aenter__(self) -> MattermostClient:
         if self._session is not None:
@@ -258,7 +274,9 @@ class MattermostClient:
             except RateLimited as exc:
                 # The rate limiter refuses a request before any handler runs, so resending is safe for every
                 # method, and waiting out a 429 is not a failed attempt: only the number of pauses is bounded.
+                waited = self._gate.remaining()
                 self._gate.pause(exc.retry_after)
+                self._telemetry.rate_limit_pause(max(0.0, self._gate.remaining() - waited))
                 limited += 1
                 if limited >= self._retry.rate_limited_attempts:
                     raise
@@ -288,13 +306,17 @@ class MattermostClient:
         url = yarl.URL(str(self._base) + path, encoded=True)
         headers = {"If-None-Match": if_none_match} if if_none_match else None
         data = json.dumps(body).encode() if body is not None else None
+        call = await self._pacer.acquire()
+        started = self._clock()
+        answered: int | None = None  # the status, once the whole answer has arrived
         try:
             # Redirects are not followed: a redirect to another host would carry the token there.
             async with self._session.request(
                 method, url, data=data, headers=headers, allow_redirects=False
             ) as resp:
+                self._pacer.observe(call, resp.status, resp.headers)
                 raw = await _read_bounded(resp, method, template)
-                status = resp.status
+                status = answered = resp.status
                 etag = resp.headers.get("ETag", "")
                 response_headers = CIMultiDict(resp.headers)
         except TimeoutError:
@@ -302,6 +324,8 @@ class MattermostClient:
         except aiohttp.ClientError as exc:
             # `from None`: aiohttp's exceptions may carry request_info, whose repr includes our headers.
             raise TransientError(f"{method} {template}: {_describe_transport_error(exc)}") from None
+        finally:
+            self._telemetry.mattermost_call(f"{method} {template}", answered, self._clock() - started)
         if 200 <= status < 300 or status == 304:
             return _Response(status, self._decode_success(method, template, status, raw), etag)
         raise self._error_for(method, template, status, raw, response_headers)

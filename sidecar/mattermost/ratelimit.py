@@ -67,6 +67,11 @@ class RateLimitGate:
         """Hold every call for `seconds` from now; a later pause never shortens an earlier one."""
         self._resume_at = max(self._resume_at, self._clock() + max(seconds, 0.0))
 
+    @property
+    def clock(self) -> Clock:
+        """The clock pauses are measured on; the client's `Pacer` shares it."""
+        return self._clock
+
     def remaining(self) -> float:
         """Seconds left in the current pause (0 when open)."""
         return max(0.0, self._resume_at - self._clock())

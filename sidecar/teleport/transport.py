@@ -205,6 +205,7 @@ class ChannelProvider:
     Every call holds a lease on the channel it started with. After a reload, new calls get the new channel; the
     old one is closed once `close_grace` seconds have passed and its last lease (say, a watch stream) has ended.
     A reload that fails logs an ERROR "Failed to reload identity file from disk." and keeps the old identity.
+    Identity listeners (`add_identity_listener`) hear of every identity installed, for the expiry metric.
     """
 
     def __init__(
@@ -239,6 +240,7 @@ class ChannelProvider:
         self._generation = 0
         self._changed = asyncio.Condition()
         self._lock = asyncio.Lock()
+        self._identity_listeners: list[Callable[[Identity], None]] = []
 
     @classmethod
     async def open(
@@ -277,6 +279,12 @@ class ChannelProvider:
         """How many channels have been installed (1 after open, +1 per successful reload)."""
         return self._generation
 
+    def add_identity_listener(self, listener: Callable[[Identity], None]) -> None:
+        """Call `listener` with the identity in use now, and again with every identity a reload installs."""
+        self._identity_listeners.append(listener)
+        if self._current is not None:
+            listener(self._current.identity)
+
     def _channel(self) -> OpenChannel:
         if self._current is None:
             raise RuntimeError("the Teleport channel is closed")
@@ -307,6 +315,8 @@ class ChannelProvider:
             task = asyncio.create_task(self._retire(old), name="retire-teleport-channel")
             self._retiring.add(task)
             task.add_done_callback(self._retiring.discard)
+        for listener in self._identity_listeners:
+            listener(identity)
 
     async def _retire(self, old: OpenChannel) -> None:
         await asyncio.sleep(self._close_grace)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sidecar.config import load_config
+from sidecar.config import Config, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBE = ROOT / "deploy" / "kubernetes"
@@ -118,11 +118,7 @@ def test_config_from_the_configmap_and_token_from_a_secret_file(pod: dict[str, A
 
 
 def test_the_configmap_toml_is_a_valid_sidecar_config(tmp_path: Path) -> None:
-    path = tmp_path / "teleport-mattermost.toml"
-    path.write_text(configmap_data()["teleport-mattermost.toml"])
-    token_file = tmp_path / "token"
-    token_file.write_text("bot-token\n")
-    config = load_config(path, env={"TELEPORT_MATTERMOST_TOKEN": str(token_file)})
+    config = _configmap_config(tmp_path)
     assert config.warnings == ()
     assert config.teleport.refresh_identity is True
 
@@ -144,16 +140,37 @@ def test_restricted_security_context(pod: dict[str, Any]) -> None:
     assert pod["automountServiceAccountToken"] is False
 
 
-def test_no_probes_on_the_plugin_until_it_has_health_endpoints(pod: dict[str, Any]) -> None:
+def test_probes_point_at_the_plugins_health_listener(pod: dict[str, Any], tmp_path: Path) -> None:
     plugin = container(pod, "teleport-mattermost")
-    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
-        assert probe not in plugin
-    assert "no health endpoints" in (KUBE / "deployment.yaml").read_text()
+    [port] = [p for p in plugin["ports"] if p["name"] == "health"]
+    assert plugin["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "health"}
+    assert plugin["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
+    # Liveness must outlast a blip: at least a minute of failures before a restart.
+    liveness = plugin["livenessProbe"]
+    assert liveness["periodSeconds"] * liveness["failureThreshold"] >= 60
+    assert "no health endpoints" not in (KUBE / "deployment.yaml").read_text()
+    # The listener the ConfigMap turns on is the probed port, on every interface (the kubelet is not loopback).
+    config = _configmap_config(tmp_path)
+    assert config.health.enabled
+    assert (config.health.host, config.health.port) == ("0.0.0.0", port["containerPort"])
+    # The image declares that port, and Prometheus discovery finds /metrics there.
+    assert re.search(rf"^EXPOSE {port['containerPort']}$", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    annotations = one("Deployment")["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(port["containerPort"])
+    assert annotations["prometheus.io/path"] == "/metrics"
     # tbot has its own: /livez and /readyz on its diagnostics port.
     tbot = container(pod, "tbot")
     assert tbot["livenessProbe"]["httpGet"]["path"] == "/livez"
     assert tbot["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert "--diag-addr=0.0.0.0:3001" in tbot["args"]
+
+
+def _configmap_config(tmp_path: Path) -> Config:
+    path = tmp_path / "teleport-mattermost.toml"
+    path.write_text(configmap_data()["teleport-mattermost.toml"])
+    token_file = tmp_path / "token"
+    token_file.write_text("bot-token\n")
+    return load_config(path, env={"TELEPORT_MATTERMOST_TOKEN": str(token_file)})
 
 
 def test_single_replica_recreated_not_rolled() -> None:

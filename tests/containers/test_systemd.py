@@ -1,4 +1,4 @@
-"""deploy/systemd/teleport-mattermost.service: restart, dedicated user, hardening, `systemd-analyze verify`."""
+"""deploy/systemd/: the unit (restart, dedicated user, hardening, `systemd-analyze verify`) and its config."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from sidecar.config import load_config
+
 UNIT = Path(__file__).resolve().parents[2] / "deploy" / "systemd" / "teleport-mattermost.service"
+CONFIG = UNIT.with_suffix(".toml")
 BINARY = "/usr/local/bin/teleport-mattermost"
 
 
@@ -61,3 +64,16 @@ def test_systemd_analyze_verify(tmp_path: Path) -> None:
     # Unknown keys and bad values are only warnings (exit 0): any message about our unit is a failure.
     complaints = [line for line in (result.stdout + result.stderr).splitlines() if UNIT.name in line]
     assert result.returncode == 0 and not complaints, result.stdout + result.stderr
+
+
+def test_the_config_beside_the_unit_is_valid_and_turns_the_health_listener_on(tmp_path: Path) -> None:
+    # The unit reads /etc/teleport-mattermost.toml, where its header installs this file.
+    assert f"{CONFIG.relative_to(UNIT.parents[2])} /etc/teleport-mattermost.toml" in UNIT.read_text()
+    token = tmp_path / "token"
+    token.write_text("bot-token\n")
+    config = load_config(CONFIG, env={"TELEPORT_MATTERMOST_TOKEN": str(token)})
+    assert config.warnings == ()
+    assert config.teleport.refresh_identity is True
+    # On a host the listener stays local unless the operator opens it; the unit allows IP sockets for it.
+    assert config.health.enabled and (config.health.host, config.health.port) == ("127.0.0.1", 8080)
+    assert "AF_INET" in directives()["Service.RestrictAddressFamilies"][0].split()

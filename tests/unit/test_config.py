@@ -15,6 +15,7 @@ from sidecar.config import (
     DEFAULT_ADDR,
     DEFAULT_REFRESH_INTERVAL,
     Config,
+    HealthConfig,
     LogConfig,
     example_config,
     load_config,
@@ -648,6 +649,9 @@ def test_config_is_immutable(write: Write) -> None:
             'unknown configuration key "role_to_recipient" (did you mean "role_to_recipients"?)',
         ),
         ('[http]\nlisten_addr = ":8081"\n', 'unknown configuration key "http"' + text.LEGACY_KEY),
+        ('[health]\nlisten = ":8080"\n', 'unknown configuration key "health.listen"'),
+        ('[health]\nlisten_address = ":8080"\n',
+         'unknown configuration key "health.listen_address" (did you mean "health.listen_addr"?)'),
         ('secret = "s"\n', 'unknown configuration key "mattermost.secret"' + text.LEGACY_KEY),
         ("[frobnicate]\nx = 1\n", 'unknown configuration key "frobnicate"'),
     ],
@@ -707,6 +711,7 @@ def test_example_optional_settings_are_valid(write: Write) -> None:
     config = load(write, content)
     assert config.teleport.refresh_identity is True
     assert config.teleport.refresh_identity_interval == 60.0
+    assert config.health == HealthConfig(listen_addr="0.0.0.0:8080", host="0.0.0.0", port=8080)
     assert dict(config.role_to_recipients) == {
         "*": ("my-team-name/access-requests", "my-team-name/channel-name", "first.last@example.com"),
         "editor": ("first.last@example.com", "my-team-name/editors"),
@@ -740,8 +745,81 @@ def test_example_mentions_every_key() -> None:
         "output",
         "severity",
         "format",
+        "listen_addr",
     ]
     for key in keys:
         assert re.search(rf"^#? ?{key} = ", example, re.MULTILINE), key
-    for section in ("[teleport]", "[mattermost]", "[role_to_recipients]", "[log]"):
+    for section in ("[teleport]", "[mattermost]", "[role_to_recipients]", "[log]", "[health]"):
         assert section in example
+
+
+# --- [health] ----------------------------------------------------------------------------------
+
+
+def test_health_is_off_unless_listen_addr_is_set(write: Write) -> None:
+    assert load(write, IDENTITY + MATTERMOST).health == HealthConfig()
+    assert not load(write, IDENTITY + MATTERMOST + '[health]\nlisten_addr = ""\n').health.enabled
+    assert not load(write, example_config()).health.enabled
+
+
+@pytest.mark.parametrize(
+    ("listen_addr", "host", "port"),
+    [
+        ("0.0.0.0:8080", "0.0.0.0", 8080),
+        ("127.0.0.1:9102", "127.0.0.1", 9102),
+        (":8080", "", 8080),  # every interface
+        ("[::]:8080", "::", 8080),
+        ("[::1]:0", "::1", 0),  # 0: any free port, logged at start
+        ("localhost:65535", "localhost", 65535),
+        ("health.internal.example.com:80", "health.internal.example.com", 80),
+    ],
+)
+def test_health_listen_addr_forms(write: Write, listen_addr: str, host: str, port: int) -> None:
+    config = load(write, IDENTITY + MATTERMOST + f'[health]\nlisten_addr = "{listen_addr}"\n')
+    assert config.health == HealthConfig(listen_addr=listen_addr, host=host, port=port)
+    assert config.health.enabled
+    assert config.warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("listen_addr", "message"),
+    [
+        ("8080", text.HEALTH_ADDR_FORM),
+        ("::1:8080", text.HEALTH_ADDR_FORM),
+        ("0.0.0.0:", text.HEALTH_ADDR_PORT),
+        ("0.0.0.0:http", text.HEALTH_ADDR_PORT),
+        ("0.0.0.0:65536", text.HEALTH_ADDR_PORT),
+        ("0.0.0.0:-1", text.HEALTH_ADDR_PORT),
+        ("0.0.0.0:８０", text.HEALTH_ADDR_PORT),  # full-width digits are not a port
+        ("[not-ip]:8080", text.HEALTH_ADDR_HOST),
+        ("[127.0.0.1]:8080", text.HEALTH_ADDR_HOST),
+        ("my host:8080", text.HEALTH_ADDR_HOST),
+        ("http://0.0.0.0:8080", text.HEALTH_ADDR_FORM),
+    ],
+)
+def test_bad_health_listen_addr_names_the_key(write: Write, listen_addr: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(write, IDENTITY + MATTERMOST + f'[health]\nlisten_addr = "{listen_addr}"\n')
+    assert str(caught.value) == message.format(value=text.go_quote(listen_addr))
+    assert str(caught.value).startswith("health.listen_addr ")
+
+
+def test_health_listen_addr_type_and_section_type(write: Write) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(write, IDENTITY + MATTERMOST + "[health]\nlisten_addr = 8080\n")
+    assert str(caught.value) == 'configuration key "health.listen_addr" must be a string, got int'
+    with pytest.raises(ConfigError) as caught:
+        load(write, 'health = "on"\n' + IDENTITY + MATTERMOST)
+    assert str(caught.value) == 'configuration key "health" must be a table, got str'
+
+
+def test_go_problems_are_reported_before_the_health_address(write: Write) -> None:
+    # [health] is ours: a config the Go plugin would refuse is refused for Go's reason first.
+    with pytest.raises(ConfigError, match=text.NO_CREDENTIALS):
+        load(write, MATTERMOST + '[health]\nlisten_addr = "nope"\n')
+
+
+def test_a_top_level_listen_addr_points_at_its_section(write: Write) -> None:
+    config = load(write, 'listen_addr = ":8080"\n' + IDENTITY + MATTERMOST)
+    assert config.warnings == ('unknown configuration key "listen_addr" (did you mean "health.listen_addr"?)',)
+    assert not config.health.enabled
