@@ -1,8 +1,9 @@
-"""The two narrow ports between the engine and the outside world.
+"""The narrow ports between the engine and the outside world.
 
-The engine (decide, dispatcher, the Engine) depends only on these protocols. `sidecar/teleport/client.py`
-implements PluginDataStore (and the watch stream), `sidecar/mattermost/bot.py` implements ChatPort.
-Conformance is checked by mypy where `sidecar/app.py` wires them together.
+The engine (decide, the Engine, the dispatcher, the reconcile) depends only on these protocols:
+PluginDataStore and RoleLookup (`sidecar/teleport/client.py`), RequestSource (`sidecar/teleport/requests.py`),
+ChatPort (`sidecar/mattermost/bot.py`); telemetry has its own port in `telemetry.py`. Conformance is checked by
+mypy where `sidecar/app.py` wires them together.
 
 Errors crossing a port are the classes in `sidecar/domain/errors.py`, never grpc or aiohttp exceptions.
 """
