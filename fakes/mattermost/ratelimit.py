@@ -3,6 +3,9 @@
 Quota `per_sec` with `burst`: from idle a key may send `burst + 1` requests at once, then one every
 `1 / per_sec` seconds. Header values follow throttled + Mattermost's `setRateLimitHeaders`:
 `X-RateLimit-Limit` is `burst + 1`, `X-RateLimit-Reset` and `Retry-After` are relative seconds (ceil).
+
+The arithmetic is throttled's, in integer nanoseconds (Go's `time.Duration`): in float seconds
+`(now + interval) - interval` can exceed `now`, which refused a request at a full bucket when the burst is 0.
 """
 
 from __future__ import annotations
@@ -49,37 +52,40 @@ class RateDecision:
         return out
 
 
+_NS = 1_000_000_000
+
+
 class RateLimiter:
-    """Per-key GCRA state: the theoretical arrival time (TAT) of each key."""
+    """Per-key GCRA state: the theoretical arrival time (TAT) of each key, in nanoseconds."""
 
     def __init__(self, config: RateLimitConfig, clock: Clock) -> None:
         self.config = config
         self._clock = clock
-        self._interval = 1.0 / config.per_sec
+        # throttled.PerSec(n) is Rate{time.Second / time.Duration(n)}: an integer number of nanoseconds.
+        self._interval = int(_NS / config.per_sec)
         self._tolerance = self._interval * (config.burst + 1)
-        self._tat: dict[str, float] = {}
+        self._tat: dict[str, int] = {}
 
     def reset(self) -> None:
         """Forget every key (all buckets full again)."""
         self._tat.clear()
 
     def check(self, key: str) -> RateDecision:
-        """Count one request for `key` and say whether it is allowed."""
-        now = self._clock.now()
+        """Count one request for `key` and say whether it is allowed (throttled's `GCRARateLimiter.RateLimit`)."""
+        # Whole microseconds: a float epoch has no finer resolution, and rounding keeps the float noise out.
+        now = round(self._clock.now() * 1_000_000) * 1_000
         tat = max(self._tat.get(key, now), now)
         new_tat = tat + self._interval
         allow_at = new_tat - self._tolerance
         limit = self.config.burst + 1
         if now < allow_at:
             ttl = tat - now
-            return RateDecision(True, limit, self._remaining(ttl), ttl, allow_at - now)
+            return RateDecision(True, limit, self._remaining(ttl), ttl / _NS, (allow_at - now) / _NS)
         self._tat[key] = new_tat
         ttl = new_tat - now
-        return RateDecision(False, limit, self._remaining(ttl), ttl, 0.0)
+        return RateDecision(False, limit, self._remaining(ttl), ttl / _NS, 0.0)
 
-    def _remaining(self, ttl: float) -> int:
+    def _remaining(self, ttl: int) -> int:
         spare = self._tolerance - ttl
-        if spare > -self._interval:
-            # A tiny epsilon: float division must not turn 3.0 into 2.9999.
-            return max(0, int(spare / self._interval + 1e-9))
-        return 0
+        # Go divides Durations with truncation toward zero, so a spare in (-interval, 0) gives 0 too.
+        return spare // self._interval if spare > 0 else 0

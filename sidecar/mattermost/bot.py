@@ -20,6 +20,7 @@ recognise it later (the channel's posts since the request was recorded, or the r
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -112,6 +113,7 @@ class MattermostBot:
         self._client = client
         self._resolved: TtlCache[str, Channel] = TtlCache(resolve_ttl, max_entries=max_entries, clock=clock)
         self._dm_by_user: LruCache[str, str] = LruCache(max_entries)
+        self._resolving: dict[str, asyncio.Future[Channel]] = {}
 
     async def check_health(self) -> None:
         """GET /users/me. Raises Unauthorized for a refused token."""
@@ -129,6 +131,15 @@ class MattermostBot:
         cached = self._resolved.get(recipient)
         if cached is not None:
             return cached
+        # A burst of requests for the same recipients shares one lookup instead of one each.
+        pending = self._resolving.get(recipient)
+        if pending is None:
+            pending = asyncio.ensure_future(self._resolve_uncached(recipient))
+            self._resolving[recipient] = pending
+            pending.add_done_callback(lambda _: self._resolving.pop(recipient, None))
+        return await asyncio.shield(pending)
+
+    async def _resolve_uncached(self, recipient: str) -> Channel:
         if is_email(recipient):
             channel_id = await self._resolve_email(recipient)
         else:

@@ -325,6 +325,7 @@ class MattermostClient:
             # `from None`: aiohttp's exceptions may carry request_info, whose repr includes our headers.
             raise TransientError(f"{method} {template}: {_describe_transport_error(exc)}") from None
         finally:
+            self._pacer.done(call)
             self._telemetry.mattermost_call(f"{method} {template}", answered, self._clock() - started)
         if 200 <= status < 300 or status == 304:
             return _Response(status, self._decode_success(method, template, status, raw), etag)

@@ -5,11 +5,13 @@ Mattermost's limiter (throttled's GCRA, upstream `server/channels/app/ratelimit.
 and `X-RateLimit-Reset` S (whole seconds, rounded up, until the allowance is full again). The refill rate,
 PerSec, is never sent, but every answer brackets it: the bucket is between L - R - 1 and L - R calls short of
 full (and at least one call short after an allowed call) and refills in more than S - 1 and at most S
-seconds. `RateBounds` intersects these brackets over the answers; a few answers into a burst they are
-within a few percent of the true rate.
+seconds. `RateBounds` intersects these brackets over the answers; a few answers into a burst the bracket is
+within about 10 % of the true rate either way, and tighter the larger MaxBurst is.
 
 `Pacer` keeps a local token bucket that mirrors the server's. It is re-synchronised with Remaining on every
-answer, so the learned rate only fills the gaps between answers: the bucket refills at the middle of the
+answer, less every call the server may have counted after the answered one (those in flight when it was sent,
+and those sent after it: concurrent calls reach the server in any order), so the estimate never runs ahead of
+the server. The learned rate only fills the gaps between answers: the bucket refills at the middle of the
 bracket, but never more than `overshoot` (5 %) above its proven lower bound, and `reserve` calls are kept in
 hand, which also absorbs network jitter. A server that sends no headers (rate limiting off) is never waited
 for. The 429 pause (`RateLimitGate`) stays the backstop.
@@ -88,7 +90,8 @@ class RateBounds:
 
 
 class Pacer:
-    """One per client: every call awaits `acquire()` before it is sent and reports its answer to `observe()`.
+    """One per client: every call awaits `acquire()` before it is sent, reports its answer to `observe()` and,
+    answered or not, ends with `done()`.
 
     Waiting calls queue in order (one asyncio.Lock); only the head of the queue sleeps, in steps of at most
     `max_step` seconds so that a better estimate from answers arriving meanwhile is used at once. The clock,
@@ -123,6 +126,7 @@ class Pacer:
         self._stamp = 0.0
         self._sent = 0  # calls let through so far; a call's number orders it against the others
         self._synced = -1  # number of the newest call whose answer set `_tokens`
+        self._in_flight: dict[int, int] = {}  # unfinished call -> how many others were unfinished when it was sent
         self._queue = asyncio.Lock()
 
     @property
@@ -158,6 +162,7 @@ class Pacer:
 
     def observe(self, call: int, status: int, headers: Mapping[str, str]) -> None:
         """Learn from the answer to call number `call` (from `acquire`)."""
+        ahead = self._in_flight.pop(call, 0)  # answered: the server is done with it
         allowance = allowance_from_headers(headers)
         if allowance is None:
             if not any(name.lower() == LIMIT_HEADER for name in headers) and status < 500 and status != 429:
@@ -174,10 +179,16 @@ class Pacer:
         if bracket is not None:
             self._bounds = bracket if self._bounds is None else self._bounds.narrowed(bracket)
         if call > self._synced or resized:
-            # The newest answer so far. Calls sent after this one may already be counted by the server.
+            # The newest answer so far. The calls in flight when it was sent and those sent after it may have
+            # reached the server after it: count them as spent (those that came first are counted twice, safely).
             self._synced = max(self._synced, call)
-            self._tokens = min(allowance.remaining, self._limit) - (self._sent - 1 - call)
+            counted_later = ahead + (self._sent - 1 - call)
+            self._tokens = min(allowance.remaining, self._limit) - counted_later
             self._stamp = now
+
+    def done(self, call: int) -> None:
+        """Call number `call` is over, answered or not (a lost call must not count as in flight forever)."""
+        self._in_flight.pop(call, None)
 
     def _delay(self) -> float:
         rate = self.rate
@@ -192,6 +203,7 @@ class Pacer:
     def _take(self) -> int:
         call = self._sent
         self._sent += 1
+        self._in_flight[call] = len(self._in_flight)
         if self._limit:
             self._refill(self._clock())
             self._tokens -= 1

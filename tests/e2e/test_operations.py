@@ -162,9 +162,15 @@ async def test_restart_does_not_repost_and_keeps_threading(make_stack: MakeStack
 
 
 async def test_rate_limited_mattermost_loses_nothing(make_stack: MakeStack) -> None:
-    """The Go plugin drops a post on 429; we wait for the reset and carry on."""
+    """The Go plugin drops a post on 429; we wait for the reset and carry on.
+
+    The sidecar's pacer keeps it under the server's limit (tests/e2e/test_pacing.py), so the 429s here are
+    injected: half of the posts and edits are refused as rate limited, whatever the pacing does.
+    """
     stack = await make_stack(edition="oss", recipients=["myteam/town-square", "reviewer@example.com"],
                              rate_limit=2, rate_burst=1)
+    await stack.mm_admin("POST", "/fake/faults", {"route": "/api/v4/posts*", "method": "*", "status": 429,
+                                                  "rate": 0.5})
     ids = await asyncio.gather(*(stack.create_request("myuser", reason=f"limited {i}") for i in range(3)))
     await wait_posts(stack, lambda p: all(len(roots(p, rid)) == 2 for rid in ids), timeout=60)
     for rid in ids:

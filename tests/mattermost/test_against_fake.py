@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -139,3 +140,17 @@ async def test_marked_posts_are_deduplicated_and_found_again(bot: MattermostBot,
     assert await bot.find(PostMarker("req-1", town.id, PostKind.REPLY, 1), town.id, root_id=first.post_id) is None
     assert await bot.find(PostMarker("req-2", town.id, PostKind.ROOT), town.id, since_ms=1) is None
     assert len([p for p in fake.control.posts() if p.channel_id == town.id]) == 3
+
+
+async def test_a_burst_of_resolutions_shares_one_lookup(bot: MattermostBot, fake: FakeMattermost) -> None:
+    channels = await asyncio.gather(*(bot.resolve("reviewer@example.com") for _ in range(20)))
+    assert len({channel.id for channel in channels}) == 1
+    lookups = [r for r in fake.control.requests() if r.path.startswith("/api/v4/users/email/")]
+    assert len(lookups) == 1
+
+
+async def test_a_failed_shared_lookup_fails_every_waiter_and_is_not_kept(bot: MattermostBot) -> None:
+    results = await asyncio.gather(*(bot.resolve("nobody@example.com") for _ in range(5)), return_exceptions=True)
+    assert all(isinstance(result, RecipientError) for result in results)
+    with pytest.raises(RecipientError):
+        await bot.resolve("nobody@example.com")  # asked again, not served from a stale shared lookup

@@ -187,16 +187,42 @@ def test_brackets_narrow_and_a_contradiction_means_new_settings() -> None:
     assert known.narrowed(RateBounds(1.0, 3.0)) == RateBounds(1.0, 3.0)
 
 
-async def test_calls_sent_after_the_answered_one_count_against_the_allowance(pacer: Pacer) -> None:
-    first = await pacer.acquire()
-    pacer.observe(first, 200, headers(101, 100, 1))
-    calls = [await pacer.acquire() for _ in range(5)]
+async def test_calls_the_server_may_count_after_the_answered_one_are_spent(pacer: Pacer) -> None:
+    pacer.observe(await pacer.acquire(), 200, headers(101, 100, 1))
+    calls = [await pacer.acquire() for _ in range(5)]  # five at once: the server may count them in any order
+    assert pacer.tokens() == 95
     pacer.observe(calls[0], 200, headers(101, 99, 1))
-    assert pacer.tokens() == 95  # the four calls after it may already have been counted
+    assert pacer.tokens() == 95  # the four sent after it may already have been counted
     pacer.observe(calls[3], 200, headers(101, 96, 1))
-    assert pacer.tokens() == 95
+    assert pacer.tokens() == 92  # three were in flight when it was sent, one was sent after it
     pacer.observe(calls[1], 200, headers(101, 98, 1))  # older than the answer already used: no resync
-    assert pacer.tokens() == 95
+    assert pacer.tokens() == 92
+    pacer.observe(calls[2], 200, headers(101, 97, 1))
+    pacer.observe(calls[4], 200, headers(101, 95, 1))
+    assert pacer.tokens() == 91  # four were in flight when it was sent
+    alone = await pacer.acquire()  # sent and answered with nothing else in flight: the server's word is exact
+    pacer.observe(alone, 200, headers(101, 94, 1))
+    assert pacer.tokens() == 94
+
+
+async def test_the_last_call_counted_first_does_not_inflate_the_estimate(pacer: Pacer, time: FakeTime) -> None:
+    """Concurrent calls reach the server in any order: the newest call, counted first, still sees the others."""
+    pacer.observe(await pacer.acquire(), 200, headers(21, 20, 1))
+    calls = [await pacer.acquire() for _ in range(18)]
+    assert time.sleeps == []
+    pacer.observe(calls[-1], 200, headers(21, 19, 1))  # counted before the 17 others
+    assert pacer.tokens() <= 2  # what is truly left once the other 17 are counted too
+    await pacer.acquire()
+    assert time.sleeps != []  # so the next call waits for a refill
+
+
+async def test_a_lost_call_stops_counting_as_in_flight(pacer: Pacer) -> None:
+    pacer.observe(await pacer.acquire(), 200, headers(101, 100, 1))
+    lost = await pacer.acquire()
+    pacer.done(lost)  # e.g. a timeout: no answer will ever come
+    later = await pacer.acquire()
+    pacer.observe(later, 200, headers(101, 98, 1))
+    assert pacer.tokens() == 98  # nothing was in flight when `later` was sent
 
 
 async def test_headers_disappearing_from_mattermost_turn_pacing_off(pacer: Pacer, time: FakeTime) -> None:
