@@ -32,8 +32,10 @@ e2e: venv
 demo: venv
 	$(PY) -m tools.demo
 
+# Not part of `test`: the end-to-end benchmark starts the stack once per phase and takes several minutes.
 bench: venv
 	$(PY) -m bench.notification_cost
+	$(PY) -m bench.e2e_burst
 
 # Regenerate the checked-in gRPC/protobuf code after editing sidecar/teleport/wire/*.proto.
 protos: venv

@@ -7,6 +7,9 @@ HTTP routes (outside /api/v4; every one needs the admin token as `Authorization:
 | `GET /fake/requests` | request log `[{method, route, path, status, at, user_id, faults, dropped}]`; |
 | | `?route=` (template) and `?method=` filter it |
 | `DELETE /fake/requests` | clear the log |
+| `GET /fake/log?offset=N` | the log from absolute position N on: `{"offset", "next", "requests": [...]}`; pass |
+| | `next` as the next offset to read only what is new (`offset` > N when older entries were dropped) |
+| `GET /fake/counts` | `{"posts", "root_posts", "replies", "edits", "requests"}` without reading any post |
 | `GET /fake/faults` | installed fault rules |
 | `POST /fake/faults` | install a rule (fields of `faults.FaultSpec`); 201 `{id, ...}` |
 | `DELETE /fake/faults` / `DELETE /fake/faults/{id}` | remove all / one rule |
@@ -20,6 +23,7 @@ HTTP routes (outside /api/v4; every one needs the admin token as `Authorization:
 from __future__ import annotations
 
 import copy
+import itertools
 from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -52,6 +56,29 @@ class RequestRecord:
     def to_json(self) -> dict[str, Any]:
         """JSON view."""
         return {**asdict(self), "faults": list(self.faults)}
+
+
+class RequestLog(deque[RequestRecord]):
+    """The bounded request log, numbering its entries from 0 for the server's whole life.
+
+    `total` counts every entry ever appended (clearing or dropping the oldest does not lower it), so a reader that
+    remembers an offset can ask for only what came after it.
+    """
+
+    def __init__(self, maxlen: int) -> None:
+        super().__init__(maxlen=maxlen)
+        self.total = 0
+
+    def append(self, record: RequestRecord) -> None:
+        """Log one more request."""
+        super().append(record)
+        self.total += 1
+
+    def since(self, offset: int) -> tuple[int, list[RequestRecord]]:
+        """(position of the first entry returned, entries from absolute position `offset` on)."""
+        first = self.total - len(self)
+        start = max(offset, first)
+        return start, list(itertools.islice(self, start - first, None))
 
 
 @dataclass(frozen=True)
@@ -105,7 +132,7 @@ class Control:
         self.faults = faults
         self.limiter = limiter
         # Bounded so a long-running fake (demos, benchmarks) does not grow without limit.
-        self.log: deque[RequestRecord] = deque(maxlen=REQUEST_LOG_LIMIT)
+        self.log = RequestLog(REQUEST_LOG_LIMIT)
 
     # ---- request log
 
@@ -120,6 +147,21 @@ class Control:
     def count(self, method: str, route: str) -> int:
         """How many requests hit `method route` (route template, e.g. `/api/v4/posts/{post_id}`)."""
         return len(self.requests(method=method, route=route))
+
+    def requests_since(self, offset: int) -> tuple[int, list[RequestRecord]]:
+        """Logged requests from absolute position `offset` on, and where they start (see `RequestLog`)."""
+        return self.log.since(offset)
+
+    def counts(self) -> dict[str, int]:
+        """Posts, root posts, replies, edits and logged requests so far, each read in constant time."""
+        state = self.state
+        return {
+            "posts": len(state.posts),
+            "root_posts": len(state.posts) - state.reply_count,
+            "replies": state.reply_count,
+            "edits": state.edit_count,
+            "requests": self.log.total,
+        }
 
     def clear_requests(self) -> None:
         """Empty the request log."""
@@ -212,6 +254,8 @@ class Control:
         r = app.router
         r.add_get("/fake/requests", self._get_requests)
         r.add_delete("/fake/requests", self._delete_requests)
+        r.add_get("/fake/log", self._get_log)
+        r.add_get("/fake/counts", self._get_counts)
         r.add_get("/fake/faults", self._get_faults)
         r.add_post("/fake/faults", self._post_fault)
         r.add_delete("/fake/faults", self._delete_faults)
@@ -225,6 +269,19 @@ class Control:
     async def _get_requests(self, request: web.Request) -> web.Response:
         records = self.requests(method=request.query.get("method"), route=request.query.get("route"))
         return web.json_response([r.to_json() for r in records])
+
+    async def _get_log(self, request: web.Request) -> web.Response:
+        try:
+            offset = int(request.query.get("offset", "0"))
+        except ValueError:
+            return web.json_response({"error": "offset must be an integer"}, status=400)
+        start, records = self.requests_since(max(offset, 0))
+        return web.json_response(
+            {"offset": start, "next": start + len(records), "requests": [r.to_json() for r in records]}
+        )
+
+    async def _get_counts(self, request: web.Request) -> web.Response:
+        return web.json_response(self.counts())
 
     async def _delete_requests(self, request: web.Request) -> web.Response:
         self.clear_requests()

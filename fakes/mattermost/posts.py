@@ -6,6 +6,7 @@ Functions take the `State` and the caller and raise `ApiError` where the real se
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import re
 from collections.abc import Callable
@@ -77,19 +78,31 @@ def create_post(state: State, caller: User, body: dict[str, Any]) -> tuple[Post,
     )
     state.posts[post.id] = post
     state.history[post.id] = [PostEvent("create", now, caller.id, message, copy.deepcopy(props))]
+    state.channel_posts.setdefault(channel.id, []).append(post)
+    if root_id:
+        state.threads.setdefault(root_id, []).append(post)
+        state.reply_count += 1
     channel.last_post_at = now
     channel.total_msg_count += 1
     if not root_id:
         channel.last_root_post_at = now
         channel.total_msg_count_root += 1
     if pending:
+        # Re-inserted, not overwritten: the dict stays ordered by expiry (an overwrite keeps the old place).
+        state.pending_posts.pop(pending, None)
         state.pending_posts[pending] = (post.id, now_s + PENDING_POST_TTL_SECONDS)
     return post, pending
 
 
 def _expire_pending(state: State, now_s: float) -> None:
-    for key in [k for k, (_, until) in state.pending_posts.items() if until <= now_s]:
-        del state.pending_posts[key]
+    # Every entry lives the same TTL and is inserted at the end, so the oldest expiries come first: drop from the
+    # front until one is still alive, instead of scanning every pending id on every create.
+    pending = state.pending_posts
+    while pending:
+        key, (_, until) = next(iter(pending.items()))
+        if until > now_s:
+            break
+        del pending[key]
 
 
 def _validate_file_ids(file_ids: list[str] | None) -> None:
@@ -117,7 +130,7 @@ def readable_post(state: State, caller: User, post_id: str) -> tuple[Post, Chann
 
 def thread_stats(state: State, root_id: str) -> tuple[int, int]:
     """(reply count, last reply time) of a thread."""
-    replies = [p for p in state.posts.values() if p.root_id == root_id and p.delete_at == 0]
+    replies = [p for p in state.threads.get(root_id, ()) if p.delete_at == 0]
     return len(replies), max((p.create_at for p in replies), default=0)
 
 
@@ -226,13 +239,14 @@ def _apply_edit(
         post.edit_at = now
     post.update_at = now
     state.history[post.id].append(PostEvent(kind, now, caller.id, message, copy.deepcopy(props)))
+    state.edit_count += 1
 
 
 def thread(state: State, caller: User, post_id: str, per_page: int, from_create_at: int, direction: str) -> PostPage:
     """`GET /posts/{id}/thread`: root and every reply, whatever post of the thread is named."""
     post, _ = readable_post(state, caller, post_id)
     root_id = post.root_id or post.id
-    members = [p for p in state.posts.values() if (p.id == root_id or p.root_id == root_id) and p.delete_at == 0]
+    members = [p for p in (state.posts[root_id], *state.threads.get(root_id, ())) if p.delete_at == 0]
     members.sort(key=lambda p: p.seq, reverse=True)
     if per_page <= 0:
         return PostPage(members)
@@ -259,13 +273,12 @@ def channel_posts(
     channel = state.channels.get(channel_id)
     if channel is None or not channels.can_read_channel(state, caller, channel):
         raise errors.forbidden(caller.id, "read_channel")
-    posts = sorted(
-        (p for p in state.posts.values() if p.channel_id == channel.id and p.delete_at == 0),
-        key=lambda p: p.seq,
-        reverse=True,
-    )
+    newest_first = (p for p in reversed(state.channel_posts.get(channel.id, ())) if p.delete_at == 0)
     if since > 0:
-        return PostPage([p for p in posts if p.update_at > since][:1000])
+        # Stops at the 1000th match instead of filtering every post of the channel (the real server's query
+        # uses an index the same way).
+        return PostPage(list(itertools.islice((p for p in newest_first if p.update_at > since), 1000)))
+    posts = list(newest_first)
     window = posts
     if before or after:
         anchor_id = before or after

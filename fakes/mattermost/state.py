@@ -47,8 +47,15 @@ class State:
         self.team_members: dict[tuple[str, str], TeamMember] = {}
         self.posts: dict[str, Post] = {}
         self.history: dict[str, list[PostEvent]] = {}
+        #: root post id → its replies, and channel id → its posts, in creation order: a thread or a channel is read
+        #: without scanning (and sorting) every post
+        self.threads: dict[str, list[Post]] = {}
+        self.channel_posts: dict[str, list[Post]] = {}
+        #: replies, and writes to posts after their creation (edits of every kind), for the `/fake/counts` route
+        self.reply_count = 0
+        self.edit_count = 0
         self.ephemeral: list[EphemeralPost] = []
-        #: pending_post_id → (post id, expiry in clock seconds)
+        #: pending_post_id → (post id, expiry in clock seconds), oldest expiry first (see posts._expire_pending)
         self.pending_posts: dict[str, tuple[str, float]] = {}
         self._load_seed()
 

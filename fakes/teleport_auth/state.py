@@ -11,6 +11,8 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import heapq
+import itertools
 import json
 import uuid
 from collections.abc import Callable
@@ -52,6 +54,11 @@ class AuthState:
         self._requests: dict[str, types_pb2.AccessRequestV3] = {}
         self._plugin_data: dict[tuple[str, str], PluginRecord] = {}
         self._changed = asyncio.Event()
+        # A min-heap of (expiry, insertion order, key): sweeping and planning the next sweep stay O(log n) per
+        # item instead of scanning every request on each wake-up (the expiry task wakes on every create).
+        # Entries of things deleted meanwhile are skipped when they come up.
+        self._expiries: list[tuple[datetime, int, str | tuple[str, str]]] = []
+        self._order = itertools.count()
 
     # ----------------------------------------------------------------- access requests
 
@@ -101,6 +108,7 @@ class AuthState:
         if spec.DryRun:
             return out
         self._requests[out.Metadata.Name] = out
+        self._expire_at(out.Metadata.Expires.ToDatetime(tzinfo=UTC), out.Metadata.Name)
         self.fanout.publish_put(out)
         self._changed.set()
         return _copy(out)
@@ -236,10 +244,14 @@ class AuthState:
         """GetPluginData: zero or more records (never NotFound), filtered by resource and plugin."""
         self.policy.require_any(caller, ("access_request", "access_plugin_data"), "list", "read")
         check_kind(flt.Kind)
+        if flt.Resource:
+            # One resource: a lookup, not a sort of every record (the plugin reads its record on every event).
+            found = self._plugin_data.get((flt.Kind, flt.Resource))
+            candidates = [found] if found is not None else []
+        else:
+            candidates = [r for (kind, _), r in sorted(self._plugin_data.items()) if kind == flt.Kind]
         result = []
-        for (kind, resource), record in sorted(self._plugin_data.items()):
-            if kind != flt.Kind or (flt.Resource and resource != flt.Resource):
-                continue
+        for record in candidates:
             if flt.Plugin and flt.Plugin not in record.entries:
                 continue
             result.append(record.to_proto())
@@ -261,6 +273,7 @@ class AuthState:
             record = PluginRecord(kind=params.Kind, resource=params.Resource, expires=expires)
             record.apply(params.Plugin, dict(params.Set), dict(params.Expect))
             self._plugin_data[key] = record
+            self._expire_at(expires, key)
             self._changed.set()
         else:
             record.apply(params.Plugin, dict(params.Set), dict(params.Expect))
@@ -274,18 +287,30 @@ class AuthState:
     def sweep(self) -> list[str]:
         """Delete requests and plugin data past their expiry; returns the expired request IDs."""
         now = self._clock()
-        expired = [rid for rid, r in self._requests.items() if r.Metadata.Expires.ToDatetime(tzinfo=UTC) <= now]
-        for rid in expired:
-            self._remove(rid)
-        for key in [k for k, rec in self._plugin_data.items() if rec.expires <= now]:
-            del self._plugin_data[key]
+        expired = []
+        while self._expiries and self._expiries[0][0] <= now:
+            _, _, key = heapq.heappop(self._expiries)
+            if isinstance(key, str):
+                if key in self._requests:
+                    expired.append(key)
+                    self._remove(key)
+            else:
+                self._plugin_data.pop(key, None)
         return expired
 
     def next_expiry(self) -> datetime | None:
         """The earliest expiry of anything stored."""
-        times = [r.Metadata.Expires.ToDatetime(tzinfo=UTC) for r in self._requests.values()]
-        times.extend(rec.expires for rec in self._plugin_data.values())
-        return min(times, default=None)
+        heap = self._expiries
+        while heap and not self._stored(heap[0][2]):
+            heapq.heappop(heap)  # deleted before it expired
+        return heap[0][0] if heap else None
+
+    def _expire_at(self, when: datetime, key: str | tuple[str, str]) -> None:
+        """Plan the expiry of a request (its id) or of a plugin data record (its key); each is planned once."""
+        heapq.heappush(self._expiries, (when, next(self._order), key))
+
+    def _stored(self, key: str | tuple[str, str]) -> bool:
+        return key in self._requests if isinstance(key, str) else key in self._plugin_data
 
     async def run_expiry(self, max_interval: float = 1.0) -> None:
         """Background task: sweep whenever something is due (re-planned when state changes)."""

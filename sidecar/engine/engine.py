@@ -80,8 +80,9 @@ def _context(event: RequestEvent) -> dict[str, Any]:
 
 
 def _step_key(step: Step) -> tuple[object, ...]:
+    # Post ids are unique across requests; recipients are not, so a root post's key names its request.
     if isinstance(step, PostRoot):
-        return ("root", step.recipient)
+        return ("root", step.request_id, step.recipient)
     if isinstance(step, ThreadReply):
         return ("reply", step.post.post_id, step.review_index)
     return ("edit", step.post.post_id, step.version)

@@ -690,3 +690,16 @@ async def test_cas_conflicts_are_reported() -> None:
     store.before_update = someone_else_writes
     await engine.handle(_put())
     assert ("conflict",) in telemetry.calls
+
+
+async def test_a_new_request_to_a_recipient_tried_long_ago_is_not_searched() -> None:
+    # Attempts are remembered per request: another request's old post to the same channel is no reason to search.
+    store, chat = FakePluginDataStore(), FakeChat(channels=dict(CHANNELS))
+    now = [1000.0]
+    engine, _ = _owed_engine(store, chat, monotonic=lambda: now[0])
+    await engine.handle(_put())
+    now[0] += 3600
+    other = dataclasses.replace(_request(), id="0b3d1c0e-7a0f-4a1f-9d7e-000000000002")
+    await engine.handle(RequestEvent(EventOp.PUT, other.id, other))
+    assert len(chat.root_posts()) == 4
+    assert chat.finds == []

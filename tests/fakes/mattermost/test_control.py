@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fakes.mattermost.control import RequestLog, RequestRecord
 from fakes.mattermost.faults import FaultSpec
 from fakes.mattermost.server import FakeMattermost
 from tests.fakes.mattermost.conftest import Client
@@ -105,3 +106,48 @@ async def test_reset_restores_the_seed(api: Client, mm: FakeMattermost) -> None:
 
 async def test_ephemeral_route_is_empty_initially(api: Client) -> None:
     assert (await api.call("GET", "/fake/ephemeral", ADMIN)).body == []
+
+
+async def test_log_reads_only_what_is_new_from_an_offset(api: Client, mm: FakeMattermost) -> None:
+    await api.call("GET", "/api/v4/users/me", BOT)
+    first = (await api.call("GET", "/fake/log", ADMIN)).body
+    assert (first["offset"], first["next"]) == (0, 1)
+    assert [r["route"] for r in first["requests"]] == ["/api/v4/users/{user_id}"]
+    await api.call("GET", "/api/v4/system/ping")
+    await api.call("GET", "/api/v4/nope", BOT)
+    later = (await api.call("GET", f"/fake/log?offset={first['next']}", ADMIN)).body
+    assert (later["offset"], later["next"]) == (1, 3)
+    assert [r["route"] for r in later["requests"]] == ["/api/v4/system/ping", "<unmatched>"]
+    assert (await api.call("GET", "/fake/log?offset=3", ADMIN)).body == {"offset": 3, "next": 3, "requests": []}
+    # Positions keep counting across a clear: an old offset never re-reads or skips anything.
+    mm.control.clear_requests()
+    await api.call("GET", "/api/v4/system/ping")
+    after_clear = (await api.call("GET", "/fake/log?offset=1", ADMIN)).body
+    assert (after_clear["offset"], after_clear["next"], len(after_clear["requests"])) == (3, 4, 1)
+    assert (await api.call("GET", "/fake/log?offset=x", ADMIN)).status == 400
+
+
+def test_log_offsets_survive_dropping_the_oldest_entries() -> None:
+    log = RequestLog(maxlen=3)
+    for i in range(5):
+        log.append(RequestRecord("GET", f"/r{i}", f"/r{i}", at=i))
+    start, records = log.since(0)
+    assert start == 2  # the first two were dropped
+    assert [r.route for r in records] == ["/r2", "/r3", "/r4"]
+    assert [r.route for r in log.since(4)[1]] == ["/r4"]
+    assert log.since(9) == (9, [])
+
+
+async def test_counts_posts_replies_and_edits(api: Client, mm: FakeMattermost) -> None:
+    channel = mm.control.channel_id("myteam", "town-square")
+    root = (await api.call("POST", "/api/v4/posts", BOT, {"channel_id": channel, "message": "a"})).body
+    await api.call("POST", "/api/v4/posts", BOT, {"channel_id": channel, "message": "b", "root_id": root["id"]})
+    await api.call("PUT", f"/api/v4/posts/{root['id']}", BOT, {"id": root["id"], "message": "c"})
+    await api.call("PUT", f"/api/v4/posts/{root['id']}/patch", BOT, {"message": "d"})
+    counts = (await api.call("GET", "/fake/counts", ADMIN)).body
+    assert counts == {"posts": 2, "root_posts": 1, "replies": 1, "edits": 2, "requests": 4}
+    summary = mm.control.summary()
+    assert (summary[0].root_posts, summary[0].replies, summary[0].edits) == (1, 1, 2)
+    mm.control.reset()
+    # The request count goes on across a reset (it is a log position); /fake/ calls are not logged.
+    assert mm.control.counts() == {"posts": 0, "root_posts": 0, "replies": 0, "edits": 0, "requests": 4}

@@ -381,3 +381,54 @@ async def test_hashtags(api: Client, mm: FakeMattermost) -> None:
     channel = mm.control.channel_id("myteam", "general")
     post = await _post(api, channel, "see #access and #review.")
     assert post["hashtags"] == "#access #review"
+
+
+async def test_pending_ids_expire_in_order_also_after_a_reuse(
+    api: Client, mm: FakeMattermost, clock: ManualClock
+) -> None:
+    channel = mm.control.channel_id("myteam", "town-square")
+    a = await _post(api, channel, "a", pending_post_id="p-a")
+    clock.advance(10)
+    b = await _post(api, channel, "b", pending_post_id="p-b")
+    clock.advance(21)  # p-a expired, p-b has 9 s left
+    assert (await _post(api, channel, "b", pending_post_id="p-b"))["id"] == b["id"]
+    a2 = await _post(api, channel, "a", pending_post_id="p-a")
+    assert a2["id"] != a["id"]
+    clock.advance(10)  # p-b expired; p-a was taken again 10 s ago and must still be known
+    assert (await _post(api, channel, "a", pending_post_id="p-a"))["id"] == a2["id"]
+    assert (await _post(api, channel, "b", pending_post_id="p-b"))["id"] != b["id"]
+
+
+class _NoScan(dict):  # type: ignore[type-arg]
+    """A dict that refuses to be iterated: lookups only."""
+
+    def _refuse(self, *_: object) -> object:
+        raise AssertionError("scanned every stored post")
+
+    __iter__ = values = items = keys = _refuse  # type: ignore[assignment]
+
+
+async def test_posting_and_threads_do_not_scan_every_post(api: Client, mm: FakeMattermost) -> None:
+    # Every post answer carries its thread's reply count, and the sidecar searches a channel's posts: scanning all
+    # posts for either made a burst O(n²) (bench/e2e_burst.py checks that the fakes' per-call cost stays flat).
+    channel = mm.control.channel_id("myteam", "town-square")
+    root = await _post(api, channel, "root")
+    for i in range(5):
+        await _post(api, channel, f"other {i}")
+    mm.state.posts = _NoScan(mm.state.posts)
+    reply = await _post(api, channel, "reply", root_id=root["id"], pending_post_id="r-1")
+    assert (await _post(api, channel, "again", root_id=root["id"]))["reply_count"] == 2
+    fetched = await api.call("GET", f"/api/v4/posts/{root['id']}", BOT)
+    assert (fetched.status, fetched.body["reply_count"]) == (200, 2)
+    thread = await api.call("GET", f"/api/v4/posts/{reply['id']}/thread", BOT)
+    assert thread.status == 200
+    assert thread.body["order"][-1] == root["id"]
+    assert len(thread.body["order"]) == 3
+    edited = await api.call("PUT", f"/api/v4/posts/{root['id']}", BOT, {"id": root["id"], "message": "x"})
+    assert edited.status == 200
+    # A channel's posts (the sidecar's search) come from the channel's own index, newest first.
+    since = await api.call("GET", f"/api/v4/channels/{channel}/posts?since={root['create_at'] - 1}", BOT)
+    assert since.status == 200
+    assert since.body["order"][-1] == root["id"] and len(since.body["order"]) == 8
+    page = await api.call("GET", f"/api/v4/channels/{channel}/posts?per_page=2", BOT)
+    assert (page.status, len(page.body["order"])) == (200, 2)

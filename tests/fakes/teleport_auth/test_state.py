@@ -363,3 +363,42 @@ def test_seed_errors_name_the_problem() -> None:
         "access-plugin",
     }
     assert default.roles["editor"].logins == ("root", "ubuntu")
+
+
+class _NoScan(dict):  # type: ignore[type-arg]
+    """A dict that refuses to be iterated: lookups only."""
+
+    def _refuse(self, *_: object) -> object:
+        raise AssertionError("scanned every stored item")
+
+    __iter__ = values = items = keys = _refuse  # type: ignore[assignment]
+
+
+def test_sweeps_and_plugin_data_reads_do_not_scan_every_request(state: AuthState) -> None:
+    # The expiry task sweeps on every create and the plugin reads its record on every event: neither may look at
+    # every stored item, or a burst costs O(n²) (bench/e2e_burst.py checks the fakes' per-call cost).
+    ids = [state.create_request(MYUSER, new_request()).Metadata.Name for _ in range(50)]
+    for rid in ids:
+        state.update_plugin_data(
+            PLUGIN, types_pb2.PluginDataUpdateParams(Kind="access_request", Resource=rid, Plugin="p", Set={"k": rid})
+        )
+    state._requests = _NoScan(state._requests)
+    state._plugin_data = _NoScan(state._plugin_data)
+    assert state.sweep() == []
+    assert state.next_expiry() is not None
+    [data] = state.get_plugin_data(PLUGIN, types_pb2.PluginDataFilter(Kind="access_request", Resource=ids[7]))
+    assert dict(data.Spec.Entries["p"].Data) == {"k": ids[7]}
+    state.create_request(MYUSER, new_request())
+
+
+def test_expiry_order_and_deleted_requests(state: AuthState, clock: FakeClock) -> None:
+    first = state.create_request(MYUSER, new_request()).Metadata.Name
+    clock.now += timedelta(minutes=10)
+    second = state.create_request(MYUSER, new_request()).Metadata.Name
+    third = state.create_request(MYUSER, new_request()).Metadata.Name
+    state.delete_request(ADMIN, first)
+    # The deleted request's planned expiry is skipped: the next one is the second request's.
+    assert state.next_expiry() == state.get_request(second).Metadata.Expires.ToDatetime(tzinfo=UTC)
+    clock.now += timedelta(hours=1)
+    assert state.sweep() == [second, third]  # same expiry: in creation order
+    assert state.next_expiry() is None
