@@ -18,12 +18,13 @@ that makes work owed claims it for `claim_ttl` seconds; others leave it alone un
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +40,7 @@ from sidecar.domain.errors import (
     TransientError,
     Unauthorized,
 )
-from sidecar.domain.model import AccessRequest, EventOp, PostRef, RequestEvent, RequestState
+from sidecar.domain.model import AccessRequest, Channel, EventOp, PostRef, RequestEvent, RequestState
 from sidecar.domain.ports import ChatPort, PluginDataStore, RoleLookup
 from sidecar.domain.record import Claim, PluginData
 from sidecar.domain.telemetry import NullTelemetry, TargetKind, Telemetry
@@ -343,55 +344,106 @@ class Engine:
         fresh: set[tuple[object, ...]],
         context: dict[str, Any],
     ) -> list[Outcome]:
-        outcomes: list[Outcome] = []
-        channels = {post.channel_id for post in record.messages}
-        stalled_threads: set[str] = set()
-        post_errors: list[str] = []
+        """Run the steps at once where order does not matter; a thread's replies go one after the other.
+
+        Root posts, edits and different threads touch different posts, so a request costs the latency of
+        its slowest call, not the sum of them; the client's pacing still spaces the calls themselves.
+        """
+        roots = [s for s in steps if isinstance(s, PostRoot)]
+        threads: dict[str, list[ThreadReply]] = {}
         for step in steps:
-            key = _step_key(step)
-            try:
-                if isinstance(step, PostRoot):
-                    posted = await self._post_root(step, record, channels, needs_search=self._needs_search(key, fresh))
-                    if posted is not None:
-                        channels.add(posted.channel_id)
-                        _log.info(
-                            "Successfully posted messages",
-                            extra={**context, "channel_id": posted.channel_id, "message_id": posted.post_id},
-                        )
-                    outcomes.append(Outcome(step, post=posted))
-                elif isinstance(step, ThreadReply):
-                    if step.post.post_id in stalled_threads:
-                        continue  # replies keep their order: the next waits for the one that failed
-                    reply = await self._post_reply(step, needs_search=self._needs_search(key, fresh))
-                    outcomes.append(Outcome(step, post=reply))
-                else:
-                    self._note_attempt(key)
-                    await self._chat.edit(step.post, step.text)
-                    outcomes.append(Outcome(step))
-            except SidecarError as exc:
-                outcomes.append(Outcome(step, error=exc))
-                if isinstance(step, ThreadReply):
-                    stalled_threads.add(step.post.post_id)
-                if isinstance(step, PostRoot):
-                    post_errors.append(f"{step.recipient}: {exc}")
+            if isinstance(step, ThreadReply):
+                threads.setdefault(step.post.post_id, []).append(step)
+        edits = [s for s in steps if isinstance(s, Edit)]
+        async with asyncio.TaskGroup() as group:
+            root_task = group.create_task(self._run_roots(roots, record, fresh))
+            thread_tasks = [group.create_task(self._run_thread(replies, fresh)) for replies in threads.values()]
+            edit_tasks = [group.create_task(self._attempt(step, self._edit(step))) for step in edits]
+        done: dict[tuple[object, ...], Outcome] = {}
+        for outcome in root_task.result():
+            done[_step_key(outcome.step)] = outcome
+        for task in thread_tasks:
+            done.update((_step_key(o.step), o) for o in task.result())
+        done.update((_step_key(t.result().step), t.result()) for t in edit_tasks)
+        outcomes = [done[key] for key in (_step_key(s) for s in steps) if key in done]
+        for outcome in outcomes:
+            if isinstance(outcome.step, PostRoot) and outcome.post is not None:
+                _log.info(
+                    "Successfully posted messages",
+                    extra={**context, "channel_id": outcome.post.channel_id, "message_id": outcome.post.post_id},
+                )
+        post_errors = [
+            f"{o.step.recipient}: {o.error}" for o in outcomes if isinstance(o.step, PostRoot) and o.error is not None
+        ]
         if post_errors:
             _log.error("Failed to post one or more messages", extra={**context, "error": "; ".join(post_errors)})
         return outcomes
 
-    async def _post_root(
-        self, step: PostRoot, record: PluginData, channels: set[str], *, needs_search: bool
-    ) -> PostRef | None:
-        channel = await self._chat.resolve(step.recipient)
-        if channel.id in channels:
-            return None  # another recipient already got this channel's post
-        marker = step.marker(channel.id)
+    async def _attempt(self, step: Step, call: Awaitable[PostRef | None]) -> Outcome:
+        try:
+            return Outcome(step, post=await call)
+        except SidecarError as exc:
+            return Outcome(step, error=exc)
+
+    async def _run_roots(
+        self, steps: Sequence[PostRoot], record: PluginData, fresh: set[tuple[object, ...]]
+    ) -> list[Outcome]:
+        """Resolve every recipient, then post once per channel not posted to yet (two recipients may share one)."""
+        resolved = await asyncio.gather(*(self._attempt_resolve(step.recipient) for step in steps))
+        posted = {post.channel_id for post in record.messages}
+        first: dict[str, PostRoot] = {}
+        sharing: list[tuple[PostRoot, str]] = []
+        outcomes: dict[PostRoot, Outcome] = {}
+        calls: list[Awaitable[Outcome]] = []
+        primaries: list[PostRoot] = []
+        for step, channel in zip(steps, resolved, strict=True):
+            if isinstance(channel, SidecarError):
+                outcomes[step] = Outcome(step, error=channel)
+            elif channel.id in posted:
+                outcomes[step] = Outcome(step)  # this channel already has the request's post
+            elif channel.id in first:
+                sharing.append((step, channel.id))
+            else:
+                first[channel.id] = step
+                needs_search = self._needs_search(_step_key(step), fresh)
+                primaries.append(step)
+                calls.append(self._attempt(step, self._post_root(step, channel.id, record, needs_search=needs_search)))
+        outcomes.update(zip(primaries, await asyncio.gather(*calls), strict=True))
+        for step, channel_id in sharing:
+            # Settled with the recipient that posted: done when it is, still owed (or given up) when it is not.
+            primary = outcomes[first[channel_id]]
+            outcomes[step] = Outcome(step, error=primary.error)
+        return [outcomes[step] for step in steps]
+
+    async def _attempt_resolve(self, recipient: str) -> Channel | SidecarError:
+        try:
+            return await self._chat.resolve(recipient)
+        except SidecarError as exc:
+            return exc
+
+    async def _run_thread(self, replies: Sequence[ThreadReply], fresh: set[tuple[object, ...]]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        for step in replies:
+            needs_search = self._needs_search(_step_key(step), fresh)
+            outcome = await self._attempt(step, self._post_reply(step, needs_search=needs_search))
+            outcomes.append(outcome)
+            if outcome.error is not None:
+                break  # replies keep their order: the next waits for the one that failed
+        return outcomes
+
+    async def _edit(self, step: Edit) -> None:
+        self._note_attempt(_step_key(step))
+        await self._chat.edit(step.post, step.text)
+
+    async def _post_root(self, step: PostRoot, channel_id: str, record: PluginData, *, needs_search: bool) -> PostRef:
+        marker = step.marker(channel_id)
         self._note_attempt(_step_key(step))
         if needs_search:
             since = max(record.delivery.since_ms - SEARCH_MARGIN_MS, 1)
-            found = await self._chat.find(marker, channel.id, since_ms=since)
+            found = await self._chat.find(marker, channel_id, since_ms=since)
             if found is not None:
                 return found
-        return await self._chat.post(channel.id, step.text, marker=marker)
+        return await self._chat.post(channel_id, step.text, marker=marker)
 
     async def _post_reply(self, step: ThreadReply, *, needs_search: bool) -> PostRef:
         self._note_attempt(_step_key(step))

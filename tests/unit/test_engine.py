@@ -25,7 +25,7 @@ from sidecar.domain.errors import (
     TransientError,
     Unauthorized,
 )
-from sidecar.domain.model import AccessRequest, EventOp, PostRef, RequestEvent, RequestState, Review
+from sidecar.domain.model import AccessRequest, EventOp, PostMarker, PostRef, RequestEvent, RequestState, Review
 from sidecar.domain.record import PluginData, Resolution
 from sidecar.domain.telemetry import NotificationResult, NullTelemetry, TargetKind
 from sidecar.engine.cas import Cas
@@ -703,3 +703,56 @@ async def test_a_new_request_to_a_recipient_tried_long_ago_is_not_searched() -> 
     await engine.handle(RequestEvent(EventOp.PUT, other.id, other))
     assert len(chat.root_posts()) == 4
     assert chat.finds == []
+
+
+class GatedChat(FakeChat):
+    """Holds every root post until `expected` of them are in flight at once."""
+
+    def __init__(self, expected: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.gate = asyncio.Barrier(expected)
+
+    async def post(
+        self, channel_id: str, message: str, root_id: str = "", *, marker: PostMarker | None = None
+    ) -> PostRef:
+        if not root_id:
+            await self.gate.wait()
+        return await super().post(channel_id, message, root_id, marker=marker)
+
+
+async def test_a_requests_root_posts_are_in_flight_together() -> None:
+    # Sequential posts would never fill the barrier: the timeout turns that deadlock into a failure.
+    store, chat = FakePluginDataStore(), GatedChat(2, channels=dict(CHANNELS))
+    engine, _ = _owed_engine(store, chat)
+    await asyncio.wait_for(engine.handle(_put()), timeout=10)
+    assert sorted(post.channel_id for post in chat.root_posts()) == ["chan-llama", "dm-1"]
+    assert decode(store.entries[RID]).delivery.roots_owed == ()
+
+
+async def test_edits_and_threads_run_together_and_each_thread_keeps_its_order() -> None:
+    store, chat = FakePluginDataStore(), FakeChat(channels=dict(CHANNELS))
+    engine, _ = _owed_engine(store, chat)
+    await engine.handle(_put())
+    await engine.handle(_put(RequestState.APPROVED, reviews=(R1, R2), resolve_reason="ok"))
+    for root in ("post-1", "post-2"):
+        assert [p.message for p in chat.replies() if p.root_id == root] == [
+            review_reply_text(R1),
+            review_reply_text(R2),
+        ]
+    assert sorted(ref.post_id for ref, _ in chat.edits) == ["post-1", "post-2"]
+
+
+async def test_recipients_sharing_a_channel_share_its_one_post() -> None:
+    channels = {**CHANNELS, "reviewer1@example.com": "chan-llama"}  # the DM resolves to the channel already used
+    store = FakePluginDataStore()
+    chat = FakeChat(channels=channels, post_errors={"chan-llama": TransientError("503")})
+    engine, _ = _owed_engine(store, chat)
+    await engine.handle(_put())
+    # The shared post failed: both recipients are still owed, and nothing was posted twice.
+    assert set(decode(store.entries[RID]).delivery.roots_owed) == {"team-llama/channel-llama", "reviewer1@example.com"}
+    chat.post_errors.clear()
+    await engine.handle(RESUME)
+    assert [post.channel_id for post in chat.root_posts()] == ["chan-llama"]
+    stored = decode(store.entries[RID])
+    assert stored.delivery.roots_owed == ()
+    assert [ref.channel_id for ref in stored.messages] == ["chan-llama"]
