@@ -16,6 +16,7 @@ it learns from the `X-RateLimit-*` headers of every answer, so that a burst rare
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -28,6 +29,7 @@ from urllib.parse import quote
 
 import aiohttp
 import yarl
+from aiohttp.helpers import get_env_proxy_for_url
 from multidict import CIMultiDict
 
 from sidecar.domain.errors import (
@@ -114,6 +116,8 @@ class MattermostClient:
         self._trust_env = trust_env
         self._user_agent = user_agent
         self._session: aiohttp.ClientSession | None = None
+        self._proxy: yarl.URL | None = None
+        self._proxy_auth: aiohttp.BasicAuth | None = None
         self._telemetry = telemetry if telemetry is not None else NullTelemetry()
         self._clock = clock
 
@@ -141,9 +145,13 @@ class MattermostClient:
                 "User-Agent": self._user_agent,
             },
             timeout=self._timeout,
-            trust_env=self._trust_env,  # HTTP(S)_PROXY / NO_PROXY, like the Go plugin
             connector=aiohttp.TCPConnector(limit_per_host=100),
         )
+        if self._trust_env:
+            # HTTP(S)_PROXY / NO_PROXY, like the Go plugin. Every call goes to the one base URL, so the answer is
+            # looked up once here: aiohttp's trust_env would look it up (and netrc) in a thread on every call.
+            with contextlib.suppress(LookupError):
+                self._proxy, self._proxy_auth = get_env_proxy_for_url(yarl.URL(str(self._base)))
         return self
 
     async def __aexit__(
@@ -312,7 +320,8 @@ class MattermostClient:
         try:
             # Redirects are not followed: a redirect to another host would carry the token there.
             async with self._session.request(
-                method, url, data=data, headers=headers, allow_redirects=False
+                method, url, data=data, headers=headers, allow_redirects=False,
+                proxy=self._proxy, proxy_auth=self._proxy_auth,
             ) as resp:
                 self._pacer.observe(call, resp.status, resp.headers)
                 raw = await _read_bounded(resp, method, template)

@@ -393,3 +393,17 @@ async def test_proxy_from_environment_is_used(
     async with make_client("http://mattermost.invalid", fake_time, trust_env=True) as mm:
         assert (await mm.get_me()).id == BOT_ID
     assert stub.seen[0].headers["Host"] == "mattermost.invalid"
+
+
+async def test_no_proxy_from_environment_bypasses_the_proxy(
+    stub: StubServer, fake_time: FakeTime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NO_PROXY naming the Mattermost host wins over HTTP_PROXY: the call goes straight to the server."""
+    for name in ("no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    stub.on("GET", ME, Answer(200, BOT))
+    async with make_client(stub.url, fake_time, trust_env=True) as mm:
+        assert (await mm.get_me()).id == BOT_ID
+    assert len(stub.seen) == 1
