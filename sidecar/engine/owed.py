@@ -91,16 +91,16 @@ def owed(request_id: str, record: PluginData, request: AccessRequest | None, set
     delivery = record.delivery
     if not delivery.tracked:
         return []
-    text = root_post_text(request_id, record, settings)
+    stale = [post for post in record.messages if delivery.edits_done.get(post.post_id, 0) < delivery.edit_version]
+    # Rendered only when a step carries it: most calls (after delivery, for the claim) find nothing owed.
+    text = root_post_text(request_id, record, settings) if delivery.roots_owed or stale else ""
     steps: list[Step] = [PostRoot(request_id, recipient, text) for recipient in delivery.roots_owed]
     reviews = request.reviews if request is not None else ()
     for post in record.messages:
         done = delivery.replies_done.get(post.post_id, 0)
         for index in range(done, min(record.reviews_count, len(reviews))):
             steps.append(ThreadReply(request_id, post, index, review_reply_text(reviews[index])))
-    for post in record.messages:
-        if delivery.edits_done.get(post.post_id, 0) < delivery.edit_version:
-            steps.append(Edit(post, delivery.edit_version, text))
+    steps.extend(Edit(post, delivery.edit_version, text) for post in stale)
     return steps
 
 
