@@ -68,11 +68,16 @@ class EventOp(enum.Enum):
 
 @dataclass(frozen=True)
 class RequestEvent:
-    """One watch event for an access request. `request` is set for PUT and None for DELETE."""
+    """One watch event for an access request. `request` is set for PUT and None for DELETE.
+
+    `listed` marks a PUT the reconcile made from a listing rather than the watch: such a request has most
+    likely been handled before, so the engine reads its record first instead of assuming there is none.
+    """
 
     op: EventOp
     request_id: str
     request: AccessRequest | None = None
+    listed: bool = False
 
 
 @dataclass(frozen=True)

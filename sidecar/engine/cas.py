@@ -119,21 +119,30 @@ class Cas:
         self._on_conflict = on_conflict
 
     async def run(
-        self, request_id: str, modify: Modifier[W, K], *, known: PluginData | None = None
+        self, request_id: str, modify: Modifier[W, K], *, known: PluginData | None = None, absent: bool = False
     ) -> Outcome[W, K]:
         """Read, let `modify` decide, and write if it asked to; retry on conflicts.
 
         `known` is the record the caller itself wrote last: the first attempt trusts it instead of reading
-        (saving a round trip), and a conflict falls back to reading as usual.
+        (saving a round trip), and a conflict falls back to reading as usual. `absent` says the caller expects
+        nothing to be stored (a request it has never seen): the first attempt decides on None and writes as a
+        create; if a record exists after all, that write fails and the loop reads it at once (not a race, so
+        neither a backoff nor a reported conflict).
         """
+        if known is not None and absent:
+            raise ValueError("known and absent exclude each other")
         backoff = self._new_backoff()
         started = self._clock()
         attempts = 0
         assumed = encode(known) if known is not None else None
+        guess = absent
         while True:
             attempts += 1
-            if assumed is not None:
-                stored: dict[str, str] | None = {key: value for key, value in assumed.items() if value}
+            guessed, guess = guess, False
+            if guessed:
+                stored: dict[str, str] | None = None
+            elif assumed is not None:
+                stored = {key: value for key, value in assumed.items() if value}
                 assumed = None
             else:
                 stored = await self._store.get(request_id)
@@ -148,6 +157,8 @@ class Cas:
                 try:
                     await self._store.update(request_id, encode(result.record), expect)
                 except CompareFailed as exc:
+                    if guessed:
+                        continue  # the record exists: read it and decide again, at once
                     reason = str(exc) or "compare failed"
                     self._on_conflict()
                 else:

@@ -129,6 +129,15 @@ class Engine:
         """Process one event. Raises StepsFailed (permanent failures), ResolutionConflict, CasGaveUp, or port errors."""
         context = _context(event)
         self._telemetry.event("access_request", event.op.value)
+        # A pending request this process has never seen, straight from the watch, is almost always new:
+        # create its record without reading first (the compare-and-swap still refuses if one exists).
+        unseen = (
+            event.op is EventOp.PUT
+            and not event.listed
+            and event.request is not None
+            and event.request.state is RequestState.PENDING
+            and event.request_id not in self._latest
+        )
         request = self._remember(event)
         logins: dict[str, list[str]] | None = None
         recipients: list[str] = []
@@ -144,7 +153,7 @@ class Engine:
             plan = decide(record, event, logins_by_role=logins, recipients=recipients, now_ms=int(now * 1000))
             return self._as_write(plan, now)
 
-        outcome = await self._cas.run(event.request_id, modify)
+        outcome = await self._cas.run(event.request_id, modify, absent=unseen)
         match outcome:
             case Updated(old=old, new=new):
                 if old is None:

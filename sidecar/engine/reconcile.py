@@ -150,7 +150,7 @@ class Reconciler:
                     extra={"request_id": item.request_id, "error": item.error},
                 )
                 continue
-            event = RequestEvent(EventOp.PUT, item.id, item)
+            event = RequestEvent(EventOp.PUT, item.id, item, listed=True)
             if await self._dispatcher.submit_background(event, source=SOURCE_RECONCILE):
                 submitted += 1
             else:

@@ -38,9 +38,11 @@ class FakePluginDataStore:
         # Called before each update is checked; may raise (fault injection) or change entries (races).
         self.before_update: Callable[[str], None] | None = None
         self.get_errors: list[Exception] = []
+        self.reads = 0
 
     async def get(self, request_id: str) -> dict[str, str] | None:
         await asyncio.sleep(0)
+        self.reads += 1
         if self.get_errors:
             raise self.get_errors.pop(0)
         entry = self.entries.get(request_id)

@@ -236,3 +236,28 @@ async def test_a_known_record_saves_the_read_and_a_stale_one_falls_back_to_readi
     assert isinstance(outcome, Updated)
     assert seen == [0, 1] and reads == 1
     assert decode(store.entries["r1"]).reviews_count == 2
+
+
+async def test_absent_creates_without_a_read() -> None:
+    store = FakePluginDataStore()
+    outcome = await _cas(store, CountingSleep()).run("r1", create(RECORD), absent=True)
+    assert outcome == Updated(old=None, new=RECORD, decision="created")
+    assert store.reads == 0
+    assert store.writes[0].expect == dict.fromkeys(KEYS, "")
+
+
+async def test_absent_but_stored_reads_at_once_and_decides_on_the_record() -> None:
+    store = FakePluginDataStore()
+    store.entries["r1"] = {"user": "bob"}
+    conflicts: list[None] = []
+    sleep = CountingSleep()
+    cas = Cas(store, backoff=lambda: Backoff(0.001, 1.0, sleep=sleep), on_conflict=lambda: conflicts.append(None))
+    outcome = await cas.run("r1", create(RECORD), absent=True)
+    assert isinstance(outcome, Skipped) and outcome.decision == "already there"
+    assert store.entries["r1"] == {"user": "bob"}  # the blind create changed nothing
+    assert (store.reads, sleep.delays, conflicts) == (1, [], [])
+
+
+async def test_known_and_absent_exclude_each_other() -> None:
+    with pytest.raises(ValueError, match="exclude"):
+        await _cas(FakePluginDataStore(), CountingSleep()).run("r1", create(RECORD), known=RECORD, absent=True)

@@ -277,7 +277,7 @@ async def test_transient_store_error_propagates_for_an_event_retry() -> None:
     store.get_errors.append(TransientError("auth unavailable"))
     engine = _engine(store, chat)
     with pytest.raises(TransientError):
-        await engine.handle(_put())
+        await engine.handle(dataclasses.replace(_put(), listed=True))  # listed: the record is read first
     assert chat.posts == []
     await engine.handle(_put())  # the retry succeeds
     assert len(chat.root_posts()) == 2
@@ -688,8 +688,26 @@ async def test_cas_conflicts_are_reported() -> None:
         store.entries[request_id] = {"user": "someone"}
 
     store.before_update = someone_else_writes
-    await engine.handle(_put())
+    await engine.handle(dataclasses.replace(_put(), listed=True))
     assert ("conflict",) in telemetry.calls
+
+
+async def test_a_new_request_is_created_without_a_read_and_an_existing_one_is_not_announced_twice() -> None:
+    store, chat = FakePluginDataStore(), FakeChat(channels=dict(CHANNELS))
+    telemetry = RecordingTelemetry()
+    engine = Engine(store=store, roles=FakeRoleLookup({"editor": ["root"]}), chat=chat, settings=SETTINGS,
+                    cas=_cas(store), telemetry=telemetry)
+    await engine.handle(_put())
+    assert store.reads == 0  # created blind: the compare-and-swap expects nothing stored
+    assert len(chat.root_posts()) == 2
+    # Another process (a restart, a replica) sees the same request for the first time: its blind create
+    # fails, it reads the record, and nothing is posted again; that is no conflict worth reporting.
+    other = Engine(store=store, roles=FakeRoleLookup({"editor": ["root"]}), chat=chat, settings=SETTINGS,
+                   cas=_cas(store), telemetry=telemetry)
+    await other.handle(_put())
+    assert store.reads == 1
+    assert len(chat.root_posts()) == 2
+    assert ("conflict",) not in telemetry.calls
 
 
 async def test_a_new_request_to_a_recipient_tried_long_ago_is_not_searched() -> None:

@@ -126,7 +126,7 @@ async def test_every_listed_request_is_submitted_as_a_put_of_its_current_state(
         assert [e.request_id for e in handler.events] == ["r1", "r2"]
     assert result == ReconcileFindings("start-up", listed=2, submitted=2)
     assert findings == [result]
-    assert handler.events[1] == RequestEvent(EventOp.PUT, "r2", approved)
+    assert handler.events[1] == RequestEvent(EventOp.PUT, "r2", approved, listed=True)
     [line] = [r for r in caplog.records if r.getMessage() == RECONCILE_FINISHED]
     assert line.levelno == logging.INFO
     counts = (line.trigger, line.listed, line.submitted, line.skipped, line.retries)  # type: ignore[attr-defined]
