@@ -89,12 +89,14 @@ class RateLimitStats:
 
 
 def rate_limit_stats(entries: Sequence[LogEntry], *, burst: int, start_ms: float) -> RateLimitStats:
-    """Throughput after the burst allowance and the 429 answers, from the log of one rate-limited phase.
+    """Throughput beyond the burst allowance and the 429 answers, from the log of one rate-limited phase.
 
-    The limiter (GCRA, like Mattermost's) lets `burst + 1` calls through at once, then one per 1/rate s. The
-    sustained part starts with the last call of that allowance and ends with the last answered call; its rate
-    counts every call after it (all of them spend the same budget) and, separately, only the posts. A 429 is
-    "after the first second" when it came more than 1 s after `start_ms` (the first create).
+    The limiter (GCRA, like Mattermost's) lets `burst + 1` calls through at once and then one per 1/rate s, so
+    N calls between the first and the last at T s apart are at most `burst + 1 + rate·T`: the rate achieved is
+    (N − burst − 1) / T, counting every call (all of them spend the same budget) and, separately, only the posts
+    past the allowance. Measured from the first call, not the end of the allowance, so a client that spends
+    its allowance slowly is not credited with more than it used. A 429 is "after the first second" when it came
+    more than 1 s after `start_ms` (the first create).
     """
     answered = sorted((e for e in entries if e.status != 429), key=lambda e: e.at_ms)
     limited = [e for e in entries if e.status == 429]
@@ -103,7 +105,7 @@ def rate_limit_stats(entries: Sequence[LogEntry], *, burst: int, start_ms: float
     if len(answered) <= allowance:
         return RateLimitStats(math.nan, math.nan, len(limited), late)
     sustained = answered[allowance:]
-    seconds = (answered[-1].at_ms - answered[allowance - 1].at_ms) / 1000
+    seconds = (answered[-1].at_ms - answered[0].at_ms) / 1000
     if seconds <= 0:
         return RateLimitStats(math.nan, math.nan, len(limited), late)
     posts = sum(1 for e in sustained if e.is_post)

@@ -72,6 +72,10 @@ def test_rate_limit_stats_measure_after_the_burst_allowance() -> None:
     assert stats.sustained_calls_per_s == pytest.approx(10.0)  # 4 calls after the allowance, in 400 ms
     assert stats.sustained_posts_per_s == pytest.approx(7.5)  # 3 of them posts
     assert (stats.limited, stats.limited_after_first_second) == (2, 1)
+    # The allowance spent slowly (the third call of it 200 ms late) is not credited: 4 calls past it in 600 ms.
+    slow = rate_limit_stats(_entries([(201, 0), (201, 0), (201, 200), (201, 300), (201, 400), (201, 500),
+                                      (201, 600)]), burst=2, start_ms=0)
+    assert slow.sustained_calls_per_s == pytest.approx(4 / 0.6)
     too_few = rate_limit_stats(_entries([(201, 0), (201, 10)]), burst=2, start_ms=0)
     assert math.isnan(too_few.sustained_posts_per_s)
 
@@ -102,7 +106,7 @@ def test_targets_pass_and_fail_on_the_issue_limits() -> None:
 def test_rate_limited_and_rss_targets() -> None:
     limited = _result("l", rate_limit=10.0)
     # Three at once (burst 2), then ten posts 110 ms apart: 9.1/s of 10/s.
-    paced = [(201, 0), (201, 0), (201, 200)] + [(201, 200 + i * 110) for i in range(1, 11)]
+    paced = [(201, 0), (201, 0), (201, 0)] + [(201, i * 110) for i in range(1, 11)]
     limited.rate = rate_limit_stats(_entries(paced), burst=2, start_ms=0)
     rss = _result("r", requests=10_000, roots=30_000, expected_roots=30_000, rss_idle_mb=60.0, rss_peak_mb=119.0)
     verdicts = {t.goal: t.met for t in targets(limited=limited, rss=rss)}
