@@ -21,8 +21,8 @@ What is measured, exactly:
   request, which resolves the recipients); calls are every /api/v4 call the fake logged in that window.
 * RSS: VmRSS and VmHWM (peak) of the sidecar process from /proc/<pid>/status.
 
-Run: `make bench` (default sizes: about 13 minutes on 2 cores, 7 of them the 10,000-request phase, which takes
-as long as the sidecar's throughput at that backlog says), `python -m bench.e2e_burst --quick` (small sizes,
+Run: `make bench` (default sizes: about 2.5 minutes on 2 cores, half a minute of it the 10,000-request phase,
+which takes as long as the sidecar's throughput at that backlog says), `python -m bench.e2e_burst --quick` (small sizes,
 about a minute and a half), or pick phases with `--phases burst,steady`. `--workdir DIR` keeps every process's
 log, `--sidecar-debug` logs the sidecar at DEBUG there, `--profile` samples it with py-spy.
 """
