@@ -1,10 +1,11 @@
 """The Teleport Auth RPCs only the harness makes: acting as the people of a test, the demo or `fakes.tctl`.
 
-The sidecar never creates, reviews, resolves or deletes access requests, nor reads users, so these wrappers stay
-out of the product (sidecar/teleport/client.py). `HarnessClient` holds a `TeleportClient` and makes its calls
-through `TeleportClient.unary`, so the channel, the identity reloads and the one gRPC status → sidecar error
-mapping (`map_rpc_error`) are the product's. Listing goes through the product's `list_access_requests`: there is
-one implementation of the ListAccessRequests paging (and its GetAccessRequestsV2 fallback).
+The sidecar never creates, reviews, resolves or deletes access requests, nor writes access monitoring rules, so
+these wrappers stay out of the product (sidecar/teleport/client.py). `HarnessClient` holds a `TeleportClient`
+and makes its calls through `TeleportClient.unary`, so the channel, the identity reloads and the one gRPC status
+→ sidecar error mapping (`map_rpc_error`) are the product's. Listing goes through the product's
+`list_access_requests`: there is one implementation of the ListAccessRequests paging (and its GetAccessRequestsV2
+fallback). The sidecar's channel has no rules stub, so the rule calls build one on the leased channel.
 """
 
 from __future__ import annotations
@@ -15,7 +16,18 @@ from sidecar.domain.errors import NotFound
 from sidecar.domain.model import RequestState
 from sidecar.teleport.client import TeleportClient
 from sidecar.teleport.convert import KIND_ACCESS_REQUEST, dict_to_label_values, state_to_proto
+from sidecar.teleport.transport import OpenChannel
+from sidecar.teleport.wire import access_monitoring_rules_pb2 as amr_pb2
+from sidecar.teleport.wire import access_monitoring_rules_service_pb2 as amr_service_pb2
+from sidecar.teleport.wire import access_monitoring_rules_service_pb2_grpc as amr_service_pb2_grpc
 from sidecar.teleport.wire import authservice_pb2, types_pb2, users_service_pb2
+
+Rule = amr_pb2.AccessMonitoringRule
+
+
+def _rules_stub(channel: OpenChannel) -> amr_service_pb2_grpc.AccessMonitoringRulesServiceStub:
+    # Built per call on the leased channel: a stub is a thin wrapper, and the product's channel has none for rules.
+    return amr_service_pb2_grpc.AccessMonitoringRulesServiceStub(channel.channel)
 
 
 class HarnessClient:
@@ -117,6 +129,91 @@ class HarnessClient:
             "GetUser", lambda ch: ch.users.GetUser(request, timeout=self._client.timeout)
         )
         return response.user
+
+    # ----------------------------------------------------------------- access monitoring rules
+
+    async def create_access_monitoring_rule(self, rule: Rule) -> Rule:
+        """CreateAccessMonitoringRule: the rule as stored (with its revision); AlreadyExists when the name is taken."""
+        request = amr_service_pb2.CreateAccessMonitoringRuleRequest(rule=rule)
+        return await self._client.unary(
+            "CreateAccessMonitoringRule",
+            lambda ch: _rules_stub(ch).CreateAccessMonitoringRule(request, timeout=self._client.timeout),
+        )
+
+    async def update_access_monitoring_rule(self, rule: Rule) -> Rule:
+        """UpdateAccessMonitoringRule: replace an existing rule (NotFound when there is none)."""
+        request = amr_service_pb2.UpdateAccessMonitoringRuleRequest(rule=rule)
+        return await self._client.unary(
+            "UpdateAccessMonitoringRule",
+            lambda ch: _rules_stub(ch).UpdateAccessMonitoringRule(request, timeout=self._client.timeout),
+        )
+
+    async def upsert_access_monitoring_rule(self, rule: Rule) -> Rule:
+        """UpsertAccessMonitoringRule: create or replace."""
+        request = amr_service_pb2.UpsertAccessMonitoringRuleRequest(rule=rule)
+        return await self._client.unary(
+            "UpsertAccessMonitoringRule",
+            lambda ch: _rules_stub(ch).UpsertAccessMonitoringRule(request, timeout=self._client.timeout),
+        )
+
+    async def get_access_monitoring_rule(self, name: str) -> Rule:
+        """GetAccessMonitoringRule."""
+        request = amr_service_pb2.GetAccessMonitoringRuleRequest(name=name)
+        return await self._client.unary(
+            "GetAccessMonitoringRule",
+            lambda ch: _rules_stub(ch).GetAccessMonitoringRule(request, timeout=self._client.timeout),
+        )
+
+    async def delete_access_monitoring_rule(self, name: str) -> None:
+        """DeleteAccessMonitoringRule."""
+        request = amr_service_pb2.DeleteAccessMonitoringRuleRequest(name=name)
+        await self._client.unary(
+            "DeleteAccessMonitoringRule",
+            lambda ch: _rules_stub(ch).DeleteAccessMonitoringRule(request, timeout=self._client.timeout),
+        )
+
+    async def list_access_monitoring_rules_page(
+        self, page_size: int = 0, page_token: str = ""
+    ) -> amr_service_pb2.ListAccessMonitoringRulesResponse:
+        """One page of ListAccessMonitoringRules."""
+        request = amr_service_pb2.ListAccessMonitoringRulesRequest(page_size=page_size, page_token=page_token)
+        return await self._client.unary(
+            "ListAccessMonitoringRules",
+            lambda ch: _rules_stub(ch).ListAccessMonitoringRules(request, timeout=self._client.timeout),
+        )
+
+    async def list_access_monitoring_rules(self, page_size: int = 0) -> list[Rule]:
+        """Every rule, in name order, paging as `tctl get access_monitoring_rule` does (page size 0)."""
+        rules: list[Rule] = []
+        token = ""
+        while True:
+            page = await self.list_access_monitoring_rules_page(page_size, token)
+            rules.extend(page.rules)
+            token = page.next_page_token
+            if not token:
+                return rules
+
+    async def list_access_monitoring_rules_with_filter_page(
+        self,
+        *,
+        subjects: Sequence[str] = (),
+        notification_name: str = "",
+        automatic_review_name: str = "",
+        page_size: int = 0,
+        page_token: str = "",
+    ) -> amr_service_pb2.ListAccessMonitoringRulesWithFilterResponse:
+        """One page of ListAccessMonitoringRulesWithFilter."""
+        request = amr_service_pb2.ListAccessMonitoringRulesWithFilterRequest(
+            subjects=list(subjects),
+            notification_name=notification_name,
+            automatic_review_name=automatic_review_name,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        return await self._client.unary(
+            "ListAccessMonitoringRulesWithFilter",
+            lambda ch: _rules_stub(ch).ListAccessMonitoringRulesWithFilter(request, timeout=self._client.timeout),
+        )
 
 
 __all__ = ["HarnessClient"]

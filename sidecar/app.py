@@ -2,9 +2,12 @@
 
 Startup, in the Go plugin's order (TP `integrations/access/common/app.go` and `accessrequest/app.go`):
   credentials (expiry) → Teleport connection → Ping + minimum version (within 10 s) → cluster name and, on
-  Enterprise, the Web UI link → Mattermost health check → watcher (ready after INIT) → "Plugin is ready".
-After every INIT, the first included, the reconcile lists the requests and hands them to the engine in the
-background (sidecar/engine/reconcile.py).
+  Enterprise, the Web UI link → Mattermost health check → watcher (ready after INIT and, when the server lets
+  the plugin watch access monitoring rules, after listing them) → "Plugin is ready".
+The watch covers `access_request` and `access_monitoring_rule`: rule events keep the routing rules current
+(sidecar/engine/rule_cache.py), and every INIT lists them again; when the rules cannot be listed at start-up
+the plugin does not start, as in Go. After every INIT, the first included, the reconcile lists the requests
+and hands them to the engine in the background (sidecar/engine/reconcile.py).
 Shutdown: SIGTERM or a first SIGINT stop intake, let in-flight events finish (15 s in all), close the
 clients; a second SIGINT exits at once.
 With `[health] listen_addr` set, the health listener (/livez, /readyz, /metrics) starts before everything else,
@@ -32,13 +35,15 @@ from sidecar.engine.dispatcher import Dispatcher
 from sidecar.engine.engine import Engine, EngineSettings
 from sidecar.engine.reconcile import ReconcileFindings, Reconciler
 from sidecar.engine.retries import RETRY_BASE, RETRY_CAP, RetryScheduler
+from sidecar.engine.routing import Router
+from sidecar.engine.rule_cache import RuleCache, RuleSync
 from sidecar.mattermost.bot import MattermostBot
 from sidecar.mattermost.client import MattermostClient
 from sidecar.observability.reachability import check_reachability
 from sidecar.observability.server import health_listener
 from sidecar.render.classic import RenderSettings, web_url_from_addr
-from sidecar.teleport.client import TeleportClient, TeleportPluginData, TeleportRoles
-from sidecar.teleport.convert import request_event_from_proto
+from sidecar.teleport.client import TeleportClient, TeleportPluginData, TeleportRoles, TeleportRules, TeleportTraits
+from sidecar.teleport.convert import KIND_ACCESS_MONITORING_RULE, KIND_ACCESS_REQUEST, request_event_from_proto
 from sidecar.teleport.identity import Identity
 from sidecar.teleport.requests import TeleportRequestSource
 from sidecar.teleport.transport import IdentitySource
@@ -48,6 +53,8 @@ from sidecar.teleport.watcher import ConnectedHook, Watcher
 log = logging.getLogger("sidecar.app")
 
 PLUGIN_NAME = "mattermost"
+# With AllowPartialSuccess: a role that may not read access monitoring rules still watches requests.
+WATCH_KINDS = (KIND_ACCESS_REQUEST, KIND_ACCESS_MONITORING_RULE)
 INIT_TIMEOUT = 10.0
 SHUTDOWN_TIMEOUT = 15.0
 # Go gives each event 5 s. We allow more because rate-limit pauses and retries happen inside the handler, and a
@@ -183,6 +190,8 @@ class Plugin:
                 raise StartupError(f"API health check failed: {exc}") from None
             log.debug("API health check finished ok")
             self.telemetry.mattermost_reachable(True, "health check passed")
+            rules = RuleCache(PLUGIN_NAME)
+            rule_sync = RuleSync(rules, TeleportRules(teleport, PLUGIN_NAME))
             engine = Engine(
                 store=TeleportPluginData(teleport, PLUGIN_NAME),
                 roles=TeleportRoles(teleport),
@@ -192,17 +201,25 @@ class Plugin:
                     render=RenderSettings(web_proxy_url=cluster.web_proxy_url),
                 ),
                 telemetry=self.telemetry,
+                router=Router(
+                    role_to_recipients=self.config.role_to_recipients,
+                    chat=bot,
+                    rules=rules,
+                    traits=TeleportTraits(teleport),
+                ),
             )
             async with Dispatcher(engine.handle, event_timeout=EVENT_TIMEOUT) as dispatcher:
                 # Owed work that failed transiently comes back as RESUME events, ordered with the rest.
                 retries = RetryScheduler(dispatcher.submit, cap=retry_cap_from_env())
                 engine.attach_retries(retries)
                 try:
-                    await self._watch(teleport, dispatcher, stop)
+                    await self._watch(teleport, dispatcher, rule_sync, stop)
                 finally:
                     await retries.close()
 
-    async def _watch(self, teleport: TeleportClient, dispatcher: Dispatcher, stop: asyncio.Event) -> None:
+    async def _watch(
+        self, teleport: TeleportClient, dispatcher: Dispatcher, rule_sync: RuleSync, stop: asyncio.Event
+    ) -> None:
         async def sink(event: RequestEvent) -> None:
             dispatcher.submit(event)
 
@@ -213,13 +230,14 @@ class Plugin:
             reconciler.trigger("start-up" if number == 1 else "reconnect")
 
         watcher = Watcher(
-            lambda: teleport.watch_events(),
+            lambda: teleport.watch_events(WATCH_KINDS),
             request_event_from_proto,
             sink,
             backoff=Backoff(0.02, 5.0),
             fail_fast=fail_fast_from_env(),
             on_connected=in_turn(self._watch_connected, connected),
             on_disconnected=self._watch_disconnected,
+            rules=rule_sync,
         )
         watch_task = asyncio.create_task(watcher.run(), name="watcher")
         stop_task = asyncio.create_task(stop.wait(), name="stop")

@@ -1,4 +1,4 @@
-"""The `teleport-mattermost` command line: configure, version, start, check.
+"""The `teleport-mattermost` command line: configure, version, start, check, route.
 
 Exit codes: 0 for a clean run or shutdown, 1 for a configuration, startup or fatal error (with a one-line
 reason on stderr), as the Go plugin.
@@ -13,6 +13,7 @@ import logging
 import platform
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from sidecar import __version__
@@ -37,7 +38,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = _Parser(prog=PROG, description="Teleport plugin for access requests approval via Mattermost.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{configure,version,start,check}",
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{configure,version,start,check,route}",
                                 parser_class=_Parser)
     sub.add_parser("configure", help="Prints an example .TOML configuration file.")
     sub.add_parser("version", help=f"Prints {PROG} version and exits.")
@@ -49,6 +50,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("-c", "--config", default=DEFAULT_CONFIG_PATH, help="TOML config file path")
     check.add_argument("-d", "--debug", action="store_true", help="Enable verbose logging to stderr")
+    route = sub.add_parser(
+        "route",
+        help="Explains who would get one request's messages: each access monitoring rule, the fallback, the "
+        "recipients.",
+    )
+    route.add_argument("-c", "--config", default=DEFAULT_CONFIG_PATH, help="TOML config file path")
+    route.add_argument("-d", "--debug", action="store_true", help="Enable verbose logging to stderr")
+    which = route.add_mutually_exclusive_group(required=True)
+    which.add_argument("--request-id", metavar="ID", help="read the access request from Teleport")
+    which.add_argument("--request", metavar="FILE", type=Path,
+                       help="the access request as `tctl get` prints it (YAML or JSON)")
+    route.add_argument("--rules", metavar="FILE", type=Path,
+                       help="access_monitoring_rule resources (YAML documents or a JSON list) instead of Teleport's")
+    route.add_argument("--user", metavar="FILE", type=Path,
+                       help="the requester's user resource (for user.traits) instead of reading it from Teleport")
+    route.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     return parser
 
 
@@ -84,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     init_bootstrap_logging()
     try:
-        config = _load(args.config, args.debug, quiet=args.command == "check")
+        config = _load(args.config, args.debug, quiet=args.command in ("check", "route"))
     except SidecarError as exc:
         return _fail(str(exc))
 
@@ -93,6 +110,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sidecar.check.command import run_check
 
         return asyncio.run(run_check(config))
+    if args.command == "route":
+        from sidecar.route.command import RouteInputs, run_route
+
+        inputs = RouteInputs(
+            request_id=args.request_id, request_file=args.request, rules_file=args.rules, user_file=args.user
+        )
+        return asyncio.run(run_route(config, inputs, as_json_output=args.json))
     from sidecar.app import run
 
     return run(config)

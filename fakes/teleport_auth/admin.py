@@ -3,7 +3,8 @@
 Routes (request bodies are JSON objects; errors answer 400/404 with {"error": "..."}):
 
     GET  /health                       {"status": "ok", "cluster_name": ...}
-    GET  /state                        {"requests": [...], "plugin_data": [...], "watchers": N, "faults": {...}}
+    GET  /state                        {"requests": [...], "plugin_data": [...], "access_monitoring_rules": [...],
+                                       "watchers": N, "faults": {...}}
     GET  /requests                     every stored access request (protobuf JSON, field names as in the proto)
     GET  /requests/{id}                one request, 404 when unknown
     POST /requests/{id}/expire         expire the request now (deleted, DELETE event sent); 404 when unknown
@@ -13,6 +14,22 @@ Routes (request bodies are JSON objects; errors answer 400/404 with {"error": ".
     GET  /watch-events/{id}            {"request_id": ..., "emitted": N}: events about the request handed to watch
                                        streams so far, summed over every stream (queued events a stream never
                                        sent, because it closed first, are not counted); 0 for an unknown id
+    GET  /access-monitoring-rules      every stored rule, in name order (protobuf JSON, proto field names)
+    GET  /access-monitoring-rules/{name}
+                                       one rule, 404 when unknown
+    POST /access-monitoring-rules      body: a rule in Teleport's resource shape ({"kind": "access_monitoring_rule",
+                                       "version": "v1", "metadata": {"name": ...}, "spec": {...}}, the YAML of
+                                       `tctl get` as JSON): upsert it with Teleport's checks (400 with Teleport's
+                                       message when invalid) and publish a PUT -> the stored rule (with revision)
+    DELETE /access-monitoring-rules/{name}
+                                       delete it and publish a DELETE (as a TTL expiry does); 404 when unknown
+    GET  /access-monitoring-rules/{name}/watch-events
+                                       {"name": ..., "emitted": N}: as /watch-events/{id}, for a rule's events
+    GET  /users/{name}/traits          {"name": ..., "traits": {key: [values]}}; 404 for a user not in the seed
+    PUT  /users/{name}/traits          {"traits": {key: [values]}}: replace the user's traits (GetUser returns them)
+    POST /faults/unfiltered-rules      {"enabled": true}: ListAccessMonitoringRulesWithFilter ignores its filter, as
+                                       Teleport does when its cache is unhealthy, until called with false or the
+                                       faults are cleared -> {"unfiltered_rules": B}
     POST /faults/drop-watchers         close every watch stream now with UNAVAILABLE -> {"dropped": N}
     POST /faults/lose-events           {"enabled": true}: from now on drop every watch event instead of sending
                                        it (streams stay open, nothing counts as emitted) until it is called with
@@ -25,7 +42,8 @@ Routes (request bodies are JSON objects; errors answer 400/404 with {"error": ".
                                        "message": "..."}: fail the next N calls of the method ("*" = any method)
                                        with the gRPC status code name
     POST /faults/clear                 remove every fault (including lose-events)
-    GET  /faults                       the current fault settings, with "losing_events" and "lost_events"
+    GET  /faults                       the current fault settings, with "losing_events", "lost_events" and
+                                       "unfiltered_rules"
 
 Method names are the RPC names without the service (`Ping`, `WatchEvents`, `GetPluginData`, `GetUser`, ...).
 """
@@ -40,7 +58,9 @@ from aiohttp import web
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from .errors import NotFound
+from sidecar.teleport.wire import access_monitoring_rules_pb2 as amr_pb2
+
+from .errors import BadParameter, NotFound
 from .faults import ANY_METHOD, Faults
 from .state import AuthState
 
@@ -108,6 +128,14 @@ class AdminAPI:
         r.add_get("/plugin-data/{id}", self._plugin_data_of)
         r.add_get("/watchers", self._watchers)
         r.add_get("/watch-events/{id}", self._watch_events)
+        r.add_get("/access-monitoring-rules", self._rules)
+        r.add_post("/access-monitoring-rules", self._put_rule)
+        r.add_get("/access-monitoring-rules/{name}", self._rule)
+        r.add_delete("/access-monitoring-rules/{name}", self._delete_rule)
+        r.add_get("/access-monitoring-rules/{name}/watch-events", self._rule_watch_events)
+        r.add_get("/users/{name}/traits", self._traits)
+        r.add_put("/users/{name}/traits", self._set_traits)
+        r.add_post("/faults/unfiltered-rules", self._unfiltered_rules)
         r.add_get("/faults", self._fault_state)
         r.add_post("/faults/drop-watchers", self._drop)
         r.add_post("/faults/lose-events", self._lose_events)
@@ -124,6 +152,8 @@ class AdminAPI:
             return response
         except _BadRequest as exc:
             return web.json_response({"error": str(exc)}, status=400)
+        except BadParameter as exc:
+            return web.json_response({"error": exc.message}, status=400)
         except NotFound as exc:
             return web.json_response({"error": exc.message}, status=404)
 
@@ -135,6 +165,7 @@ class AdminAPI:
             {
                 "requests": [message_json(r) for r in self._state.all_requests()],
                 "plugin_data": [message_json(p) for p in self._state.all_plugin_data()],
+                "access_monitoring_rules": [message_json(r) for r in self._state.rules.store.all()],
                 "watchers": self._state.fanout.count,
                 "faults": self._fault_snapshot(),
             }
@@ -166,9 +197,58 @@ class AdminAPI:
         request_id = request.match_info["id"]
         return web.json_response({"request_id": request_id, "emitted": self._state.fanout.emitted(request_id)})
 
+    async def _rules(self, request: web.Request) -> web.Response:
+        return web.json_response([message_json(r) for r in self._state.rules.store.all()])
+
+    async def _rule(self, request: web.Request) -> web.Response:
+        return web.json_response(message_json(self._state.rules.store.get(request.match_info["name"])))
+
+    async def _put_rule(self, request: web.Request) -> web.Response:
+        rule = amr_pb2.AccessMonitoringRule()
+        try:
+            # The resource's JSON names are the proto field names, so protobuf's JSON parser reads it as is.
+            json_format.ParseDict(await _body(request), rule)
+        except json_format.ParseError as exc:
+            raise _BadRequest(f"not an access monitoring rule: {exc}") from exc
+        return web.json_response(message_json(self._state.rules.put(rule)))
+
+    async def _delete_rule(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        self._state.rules.remove(name)
+        return web.json_response({"deleted": name})
+
+    async def _rule_watch_events(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        return web.json_response({"name": name, "emitted": self._state.fanout.emitted_rule(name)})
+
+    async def _traits(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        traits = {key: list(values) for key, values in self._state.user_traits(name).items()}
+        return web.json_response({"name": name, "traits": traits})
+
+    async def _set_traits(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        traits = (await _body(request)).get("traits")
+        if not isinstance(traits, dict) or not all(
+            isinstance(values, list) and all(isinstance(v, str) for v in values) for values in traits.values()
+        ):
+            raise _BadRequest('"traits" must be an object of string lists')
+        self._state.set_user_traits(name, traits)
+        return await self._traits(request)
+
+    async def _unfiltered_rules(self, request: web.Request) -> web.Response:
+        rules = self._state.rules
+        rules.ignore_filter = _flag(await _body(request), "enabled", True)
+        return web.json_response({"unfiltered_rules": rules.ignore_filter})
+
     def _fault_snapshot(self) -> dict[str, object]:
         fanout = self._state.fanout
-        return {**self._faults.snapshot(), "losing_events": fanout.losing_events, "lost_events": fanout.lost}
+        return {
+            **self._faults.snapshot(),
+            "losing_events": fanout.losing_events,
+            "lost_events": fanout.lost,
+            "unfiltered_rules": self._state.rules.ignore_filter,
+        }
 
     async def _fault_state(self, request: web.Request) -> web.Response:
         return web.json_response(self._fault_snapshot())
@@ -216,4 +296,5 @@ class AdminAPI:
     async def _clear(self, request: web.Request) -> web.Response:
         self._faults.clear()
         self._state.fanout.losing_events = False
+        self._state.rules.ignore_filter = False
         return web.json_response(self._fault_snapshot())

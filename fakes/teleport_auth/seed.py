@@ -1,4 +1,4 @@
-"""Users, roles and timing settings of the fake Auth service, loaded from a TOML seed.
+"""Users, roles, timing settings and access monitoring rules of the fake Auth service, loaded from a TOML seed.
 
 The format is documented in `default_seed.toml` (the built-in default). Loading is strict: an unknown key, a
 wrong type or a reference to an undefined role is an error naming the file and the offending entry.
@@ -74,6 +74,26 @@ class UserDef:
 
 
 @dataclass(frozen=True)
+class MonitoringRuleDef:
+    """An access monitoring rule to store at start-up (Teleport's spec fields; `kind`/`version` are implied).
+
+    Only the shape is checked here; Teleport's own checks (rule_validation.py) run when the rule is stored.
+    """
+
+    name: str
+    subjects: tuple[str, ...] = ()
+    condition: str = ""
+    #: (plugin name, recipients), or None for no notification.
+    notification: tuple[str, tuple[str, ...]] | None = None
+    #: (integration, decision), or None for no automatic review.
+    automatic_review: tuple[str, str] | None = None
+    desired_state: str = ""
+    states: tuple[str, ...] = ()
+    description: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Timing of access requests."""
 
@@ -85,11 +105,12 @@ class Settings:
 
 @dataclass(frozen=True)
 class Seed:
-    """Everything the fake knows about users and roles."""
+    """Everything the fake knows about users and roles, and the rules it starts with."""
 
     settings: Settings
     roles: Mapping[str, RoleDef]
     users: Mapping[str, UserDef]
+    access_monitoring_rules: Mapping[str, MonitoringRuleDef] = field(default_factory=dict)
 
 
 def default_seed_text() -> str:
@@ -133,7 +154,7 @@ def parse_seed(text: str, source: str) -> Seed:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SeedError(f"{source}: invalid TOML: {exc}") from exc
-    _check_keys(doc, {"settings", "roles", "users"}, source)
+    _check_keys(doc, {"settings", "roles", "users", "access_monitoring_rules"}, source)
     settings = _parse_settings(_table(doc, "settings", source), f"{source}: [settings]")
     roles = {
         name: _parse_role(name, _as_table(body, f"{source}: [roles.{name}]"), f"{source}: [roles.{name}]")
@@ -143,6 +164,10 @@ def parse_seed(text: str, source: str) -> Seed:
         name: _parse_user(name, _as_table(body, f"{source}: [users.{name!r}]"), f"{source}: [users.{name!r}]")
         for name, body in _table(doc, "users", source).items()
     }
+    rules = {
+        name: _parse_rule(name, _as_table(body, f"{source}: {_rule_where(name)}"), f"{source}: {_rule_where(name)}")
+        for name, body in _table(doc, "access_monitoring_rules", source).items()
+    }
     for role in roles.values():
         for ref in (*role.request, *role.review):
             if ref != WILDCARD and ref not in roles:
@@ -151,7 +176,7 @@ def parse_seed(text: str, source: str) -> Seed:
         for ref in user.roles:
             if ref not in roles:
                 raise SeedError(f"{source}: [users.{user.name!r}] has undefined role {ref!r}")
-    return Seed(settings=settings, roles=roles, users=users)
+    return Seed(settings=settings, roles=roles, users=users, access_monitoring_rules=rules)
 
 
 def _parse_settings(body: dict[str, Any], where: str) -> Settings:
@@ -202,6 +227,63 @@ def _parse_user(name: str, body: dict[str, Any], where: str) -> UserDef:
     traits_body = _table(body, "traits", where)
     traits = {key: _strings(traits_body, key, f"{where} traits") for key in traits_body}
     return UserDef(name=name, roles=_strings(body, "roles", where), traits=traits)
+
+
+def _rule_where(name: str) -> str:
+    return f"[access_monitoring_rules.{name!r}]"
+
+
+_RULE_KEYS = {
+    "subjects",
+    "condition",
+    "notification",
+    "automatic_review",
+    "desired_state",
+    "states",
+    "description",
+    "labels",
+}
+
+
+def _parse_rule(name: str, body: dict[str, Any], where: str) -> MonitoringRuleDef:
+    _check_keys(body, _RULE_KEYS, where)
+    notification = None
+    if "notification" in body:
+        note = _table(body, "notification", where)
+        _check_keys(note, {"name", "recipients"}, f"{where} notification")
+        recipients = _list(note, "recipients", f"{where} notification")
+        if not all(isinstance(r, str) for r in recipients):
+            raise SeedError(f"{where} notification recipients: expected strings, got {recipients!r}")
+        notification = (_text(note, "name", f"{where} notification"), tuple(recipients))
+    review = None
+    if "automatic_review" in body:
+        auto = _table(body, "automatic_review", where)
+        _check_keys(auto, {"integration", "decision"}, f"{where} automatic_review")
+        review = (
+            _text(auto, "integration", f"{where} automatic_review"),
+            _text(auto, "decision", f"{where} automatic_review"),
+        )
+    labels = _table(body, "labels", where)
+    for key in labels:
+        _text(labels, key, f"{where} labels")
+    return MonitoringRuleDef(
+        name=name,
+        subjects=_strings(body, "subjects", where),
+        condition=_text(body, "condition", where),
+        notification=notification,
+        automatic_review=review,
+        desired_state=_text(body, "desired_state", where),
+        states=_strings(body, "states", where),
+        description=_text(body, "description", where),
+        labels=dict(labels),
+    )
+
+
+def _text(body: Mapping[str, Any], key: str, where: str) -> str:
+    value = body.get(key, "")
+    if not isinstance(value, str):
+        raise SeedError(f"{where} {key}: expected a string, got {type(value).__name__}")
+    return value
 
 
 def _check_keys(body: Mapping[str, Any], allowed: set[str], where: str) -> None:

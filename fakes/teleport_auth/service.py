@@ -1,4 +1,5 @@
-"""The gRPC servicers: `proto.AuthService` and `teleport.users.v1.UsersService` over `AuthState`.
+"""The gRPC servicers: `proto.AuthService`, `teleport.users.v1.UsersService` and
+`teleport.accessmonitoringrules.v1.AccessMonitoringRulesService` over `AuthState`.
 
 Each RPC applies injected faults, identifies the caller from the verified client certificate, delegates to the
 state, and maps `errors.AuthError` classes to status codes (upstream `gravitational/trace` `trail/trail.go`).
@@ -18,6 +19,9 @@ from typing import Any, TypeVar
 
 from google.protobuf import empty_pb2
 
+from sidecar.teleport.wire import access_monitoring_rules_pb2 as amr_pb2
+from sidecar.teleport.wire import access_monitoring_rules_service_pb2 as amr_service_pb2
+from sidecar.teleport.wire import access_monitoring_rules_service_pb2_grpc as amr_service_pb2_grpc
 from sidecar.teleport.wire import (
     authservice_pb2,
     authservice_pb2_grpc,
@@ -30,6 +34,7 @@ from sidecar.teleport.wire import (
 from .errors import AccessDenied, AuthError, BadParameter
 from .faults import Faults
 from .rbac import Caller, caller_from_pem
+from .rule_validation import KIND_ACCESS_MONITORING_RULE
 from .state import AuthState
 from .watch import KIND_ACCESS_REQUEST, SUPPORTED_KINDS, RequestFilter
 
@@ -129,7 +134,8 @@ class AuthService(authservice_pb2_grpc.AuthServiceServicer):
         except AuthError as exc:
             await context.abort(exc.code, exc.message)
             return
-        watcher = self._state.fanout.subscribe(filters)
+        rules = any(kind.Kind == KIND_ACCESS_MONITORING_RULE for kind in accepted)
+        watcher = self._state.fanout.subscribe(filters, rules=rules)
         try:
             init = event_pb2.Event(Type=event_pb2.INIT)
             status = init.WatchStatus
@@ -151,6 +157,12 @@ class AuthService(authservice_pb2_grpc.AuthServiceServicer):
     def _accept_kinds(
         self, caller: Caller, request: authservice_pb2.Watch
     ) -> tuple[list[types_pb2.WatchKind], list[RequestFilter]]:
+        """The kinds granted (for INIT) and one filter per granted `access_request` kind.
+
+        `access_request` needs list and read unless the filter asks for the caller's own requests; other kinds
+        take the generic branch of Teleport's `hasWatchPermissionForKind`: read. With AllowPartialSuccess a kind
+        that is refused or unknown is left out of INIT instead of failing the stream.
+        """
         if not request.Kinds:
             raise BadParameter("missing parameter Kinds")
         partial = request.AllowPartialSuccess
@@ -163,16 +175,25 @@ class AuthService(authservice_pb2_grpc.AuthServiceServicer):
                 if partial:
                     continue
                 raise BadParameter(f'watching kind "{kind.Kind}" is not supported')
-            flt = RequestFilter.from_map(kind.Filter)
-            own_only = kind.Kind == KIND_ACCESS_REQUEST and flt.user == caller.user
-            permitted = policy.allowed(caller, kind.Kind, "list") and policy.allowed(caller, kind.Kind, "read")
-            if not (own_only or permitted):
+            if kind.Kind == KIND_ACCESS_REQUEST:
+                flt = RequestFilter.from_map(kind.Filter)
+                own_only = flt.user == caller.user
+                permitted = own_only or (
+                    policy.allowed(caller, kind.Kind, "list") and policy.allowed(caller, kind.Kind, "read")
+                )
+                needs = "list and read"
+            else:
+                flt = None  # rule events are not filtered
+                permitted = policy.allowed(caller, kind.Kind, "read")
+                needs = "read"
+            if not permitted:
                 if partial:
                     denied = True
                     continue
-                raise AccessDenied(f'access denied to watch "{kind.Kind}" (needs list and read)')
+                raise AccessDenied(f'access denied to watch "{kind.Kind}" (needs {needs})')
             accepted.append(kind)
-            filters.append(flt)
+            if flt is not None:
+                filters.append(flt)
         if not accepted:
             if denied:
                 raise AccessDenied("none of the requested kinds may be watched")
@@ -265,21 +286,76 @@ class UsersService(users_service_pb2_grpc.UsersServiceServicer):
         """A user with roles and traits; callers may always read themselves."""
 
         def body(caller: Caller) -> users_service_pb2.GetUserResponse:
-            name = caller.user if request.current_user else request.name
-            if not name:
-                raise BadParameter("missing user name")
-            if name != caller.user:
-                self._state.policy.require(caller, "user", "read")
-            user = self._state.policy.user(name)
-            out = types_pb2.UserV2(Kind="user", Version="v2")
-            out.Metadata.Name, out.Metadata.Namespace = user.name, "default"
-            out.Spec.Roles.extend(user.roles)
-            out.Spec.Traits.SetInParent()
-            for key, values in user.traits.items():
-                out.Spec.Traits.Values[key].Values.extend(values)
-            return users_service_pb2.GetUserResponse(user=out)
+            user = self._state.get_user(
+                caller, request.name, current_user=request.current_user, with_secrets=request.with_secrets
+            )
+            return users_service_pb2.GetUserResponse(user=user)
 
         return await _unary(self._guard, "GetUser", context, body)
+
+
+class AccessMonitoringRulesService(amr_service_pb2_grpc.AccessMonitoringRulesServiceServicer):
+    """`/teleport.accessmonitoringrules.v1.AccessMonitoringRulesService/*` (all unary)."""
+
+    def __init__(self, state: AuthState, guard: CallGuard) -> None:
+        self._rules = state.rules
+        self._guard = guard
+
+    async def CreateAccessMonitoringRule(
+        self, request: amr_service_pb2.CreateAccessMonitoringRuleRequest, context: Context
+    ) -> amr_pb2.AccessMonitoringRule:
+        """Store a new rule; returns it with its revision."""
+        return await _unary(
+            self._guard, "CreateAccessMonitoringRule", context, lambda c: self._rules.create(c, request.rule)
+        )
+
+    async def UpdateAccessMonitoringRule(
+        self, request: amr_service_pb2.UpdateAccessMonitoringRuleRequest, context: Context
+    ) -> amr_pb2.AccessMonitoringRule:
+        """Replace an existing rule."""
+        return await _unary(
+            self._guard, "UpdateAccessMonitoringRule", context, lambda c: self._rules.update(c, request.rule)
+        )
+
+    async def UpsertAccessMonitoringRule(
+        self, request: amr_service_pb2.UpsertAccessMonitoringRuleRequest, context: Context
+    ) -> amr_pb2.AccessMonitoringRule:
+        """Create or replace a rule."""
+        return await _unary(
+            self._guard, "UpsertAccessMonitoringRule", context, lambda c: self._rules.upsert(c, request.rule)
+        )
+
+    async def GetAccessMonitoringRule(
+        self, request: amr_service_pb2.GetAccessMonitoringRuleRequest, context: Context
+    ) -> amr_pb2.AccessMonitoringRule:
+        """One rule by name."""
+        return await _unary(self._guard, "GetAccessMonitoringRule", context, lambda c: self._rules.get(c, request.name))
+
+    async def DeleteAccessMonitoringRule(
+        self, request: amr_service_pb2.DeleteAccessMonitoringRuleRequest, context: Context
+    ) -> empty_pb2.Empty:
+        """Delete a rule by name."""
+        await _unary(self._guard, "DeleteAccessMonitoringRule", context, lambda c: self._rules.delete(c, request.name))
+        return empty_pb2.Empty()
+
+    async def ListAccessMonitoringRules(
+        self, request: amr_service_pb2.ListAccessMonitoringRulesRequest, context: Context
+    ) -> amr_service_pb2.ListAccessMonitoringRulesResponse:
+        """One page of every rule, in name order."""
+        return await _unary(
+            self._guard, "ListAccessMonitoringRules", context, lambda c: self._rules.list_page(c, request)
+        )
+
+    async def ListAccessMonitoringRulesWithFilter(
+        self, request: amr_service_pb2.ListAccessMonitoringRulesWithFilterRequest, context: Context
+    ) -> amr_service_pb2.ListAccessMonitoringRulesWithFilterResponse:
+        """One page of the matching rules, in name order."""
+        return await _unary(
+            self._guard,
+            "ListAccessMonitoringRulesWithFilter",
+            context,
+            lambda c: self._rules.list_filtered_page(c, request),
+        )
 
 
 def _peer_address(peer: str) -> str:
@@ -291,6 +367,9 @@ def _peer_address(peer: str) -> str:
 
 
 def add_services(server: Any, state: AuthState, guard: CallGuard) -> None:
-    """Register both servicers on a grpc.aio server."""
+    """Register every servicer on a grpc.aio server."""
     authservice_pb2_grpc.add_AuthServiceServicer_to_server(AuthService(state, guard), server)
     users_service_pb2_grpc.add_UsersServiceServicer_to_server(UsersService(state, guard), server)
+    amr_service_pb2_grpc.add_AccessMonitoringRulesServiceServicer_to_server(
+        AccessMonitoringRulesService(state, guard), server
+    )

@@ -1,4 +1,5 @@
-"""The fake Auth's state: access requests and their workflow, plugin data, expiry, and event publication.
+"""The fake Auth's state: access requests and their workflow, plugin data, access monitoring rules (in
+`monitoring_rules.py`), user traits, expiry, and event publication.
 
 Every public method takes the authenticated `Caller`, enforces RBAC through `Policy`, and raises
 `fakes.teleport_auth.errors` classes; none of it touches grpc, so it is unit-testable with an injected clock.
@@ -15,15 +16,18 @@ import heapq
 import itertools
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from sidecar.teleport.wire import authservice_pb2, types_pb2
 
+from .conditions import condition_error as parse_error
 from .errors import AccessDenied, BadParameter, NotFound
+from .monitoring_rules import AccessMonitoringRules, rule_from_def
 from .plugin_data import PluginRecord, check_kind
 from .rbac import Caller, Policy
-from .seed import Seed
+from .rule_validation import ConditionCheck
+from .seed import Seed, SeedError
 from .watch import Fanout
 
 Clock = Callable[[], datetime]
@@ -46,14 +50,29 @@ def state_name(state: int) -> str:
 class AuthState:
     """Access requests, reviews, plugin data and the watch fan-out of one fake cluster."""
 
-    def __init__(self, seed: Seed, fanout: Fanout | None = None, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        seed: Seed,
+        fanout: Fanout | None = None,
+        clock: Clock = utc_now,
+        condition_error: ConditionCheck = parse_error,
+    ) -> None:
         self.seed = seed
         self.policy = Policy(seed)
         self.fanout = fanout if fanout is not None else Fanout()
         self._clock = clock
         self._requests: dict[str, types_pb2.AccessRequestV3] = {}
         self._plugin_data: dict[tuple[str, str], PluginRecord] = {}
+        self._traits: dict[str, dict[str, tuple[str, ...]]] = {}  # set through the admin API; else the seed's
         self._changed = asyncio.Event()
+        self.rules = AccessMonitoringRules(
+            self.policy, self.fanout, clock, condition_error, on_change=self._changed.set
+        )
+        for rule_def in seed.access_monitoring_rules.values():
+            try:
+                self.rules.put(rule_from_def(rule_def))
+            except BadParameter as exc:
+                raise SeedError(f"[access_monitoring_rules.{rule_def.name!r}]: {exc.message}") from exc
         # A min-heap of (expiry, insertion order, key): sweeping and planning the next sweep stay O(log n) per
         # item instead of scanning every request on each wake-up (the expiry task wakes on every create).
         # Entries of things deleted meanwhile are skipped when they come up.
@@ -282,10 +301,47 @@ class AuthState:
         """Every stored plugin data record (admin API and tests)."""
         return [r.to_proto() for _, r in sorted(self._plugin_data.items())]
 
+    # ----------------------------------------------------------------- users
+
+    def get_user(
+        self, caller: Caller, name: str, *, current_user: bool = False, with_secrets: bool = False
+    ) -> types_pb2.UserV2:
+        """GetUser (`teleport.users.v1`): roles and traits; `user: read` unless the caller asks for itself.
+
+        Secrets are for admins only (the fake has none to send, but refuses the same callers).
+        """
+        name = caller.user if current_user else name
+        if not name:
+            raise BadParameter("missing parameter name")
+        if with_secrets and not self.policy.is_admin(caller):
+            raise AccessDenied(f'access denied to perform action "read" with secrets on "user" "{name}"')
+        if name != caller.user:
+            self.policy.require(caller, "user", "read")
+        user = self.policy.user(name)
+        out = types_pb2.UserV2(Kind="user", Version="v2")
+        out.Metadata.Name, out.Metadata.Namespace = user.name, "default"
+        out.Spec.Roles.extend(user.roles)
+        out.Spec.Traits.SetInParent()
+        for key, values in self.user_traits(name).items():
+            out.Spec.Traits.Values[key].Values.extend(values)
+        return out
+
+    def user_traits(self, name: str) -> Mapping[str, tuple[str, ...]]:
+        """A seeded user's current traits; NotFound for an unknown user."""
+        user = self.policy.user(name)
+        return self._traits.get(name, user.traits)
+
+    def set_user_traits(self, name: str, traits: Mapping[str, Sequence[str]]) -> None:
+        """Replace a seeded user's traits (admin API); NotFound for an unknown user. No watch event: users
+        are not a watched kind here."""
+        self.policy.user(name)
+        self._traits[name] = {key: tuple(values) for key, values in traits.items()}
+
     # ----------------------------------------------------------------- expiry
 
     def sweep(self) -> list[str]:
-        """Delete requests and plugin data past their expiry; returns the expired request IDs."""
+        """Delete requests, plugin data and rules past their expiry; returns the expired request IDs."""
+        self.rules.sweep()
         now = self._clock()
         expired = []
         while self._expiries and self._expiries[0][0] <= now:
@@ -303,7 +359,8 @@ class AuthState:
         heap = self._expiries
         while heap and not self._stored(heap[0][2]):
             heapq.heappop(heap)  # deleted before it expired
-        return heap[0][0] if heap else None
+        due = [when for when in (heap[0][0] if heap else None, self.rules.store.next_expiry()) if when is not None]
+        return min(due, default=None)
 
     def _expire_at(self, when: datetime, key: str | tuple[str, str]) -> None:
         """Plan the expiry of a request (its id) or of a plugin data record (its key); each is planned once."""

@@ -22,7 +22,10 @@
     │   ├── ConversionError    a Teleport wire message cannot become a domain value
     │   ├── PluginDataError    stored plugin data cannot be decoded (or a record cannot be encoded)
     │   ├── ResolutionConflict an event tries to resolve a request already shown as resolved
-    │   └── CasGaveUp          compare-and-swap kept conflicting for its whole budget
+    │   ├── CasGaveUp          compare-and-swap kept conflicting for its whole budget
+    │   └── ConditionError     an access monitoring rule condition cannot decide (the rule does not match)
+    │       ├── ConditionParseError  the condition does not parse or type-check (Teleport rejects the rule)
+    │       └── ConditionEvalError   the condition failed while evaluated against one request
     ├── CompareFailed          compare-and-swap lost a race: re-read and decide again
     ├── AlreadyExists          the thing was already created: treat as done
     └── StepsFailed            some steps of an event failed; `failures` says which calls to repeat
@@ -44,6 +47,9 @@ __all__ = [
     "AlreadyExists",
     "CasGaveUp",
     "CompareFailed",
+    "ConditionError",
+    "ConditionEvalError",
+    "ConditionParseError",
     "ConfigError",
     "ConversionError",
     "DescribedStep",
@@ -196,6 +202,18 @@ class CasGaveUp(PermanentError):
     Permanent for the event: the loop already retried for its whole budget, and the usual cause, a review
     on a request whose announcement posted nothing, does not heal by retrying the event.
     """
+
+
+class ConditionError(PermanentError):
+    """An access monitoring rule condition cannot decide; the plugin warns and treats the rule as not matching."""
+
+
+class ConditionParseError(ConditionError):
+    """The condition does not parse or type-check; the message is the innermost Go error text where we know it."""
+
+
+class ConditionEvalError(ConditionError):
+    """The condition parsed but failed while evaluated against one request (e.g. `time.RFC3339` of bad text)."""
 
 
 # --- races and duplicates ------------------------------------------------------------------------

@@ -53,6 +53,9 @@ class AccessRequest:
     resources: tuple[str, ...] = ()
     created: datetime | None = None
     expires: datetime | None = None
+    # When the access would end (Teleport's Expiry(): Spec.ResourceExpiry, else Metadata.Expires); routing
+    # conditions read it as `access_request.spec.expiry`.
+    expiry: datetime | None = None
 
 
 class EventOp(enum.Enum):
@@ -114,3 +117,28 @@ class PostMarker:
     recipient: str  # the channel id the post goes to
     kind: PostKind
     review_index: int = -1  # for replies: the review it answers
+
+
+@dataclass(frozen=True)
+class MonitoringRule:
+    """The parts of an access monitoring rule (`teleport.accessmonitoringrules.v1`) that routing reads.
+
+    `notification_name` is "" when the rule has no notification; `revision` changes on every write, so a
+    compiled condition can be kept per (name, revision).
+    """
+
+    name: str
+    subjects: tuple[str, ...]
+    condition: str
+    notification_name: str = ""
+    recipients: tuple[str, ...] = ()
+    revision: str = ""
+
+
+@dataclass(frozen=True)
+class RuleChange:
+    """One watch event for an access monitoring rule: PUT carries the rule, DELETE only its name."""
+
+    op: EventOp
+    name: str
+    rule: MonitoringRule | None = None

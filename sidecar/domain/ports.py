@@ -1,9 +1,9 @@
 """The narrow ports between the engine and the outside world.
 
 The engine (decide, the Engine, the dispatcher, the reconcile) depends only on these protocols:
-PluginDataStore and RoleLookup (`sidecar/teleport/client.py`), RequestSource (`sidecar/teleport/requests.py`),
-ChatPort (`sidecar/mattermost/bot.py`); telemetry has its own port in `telemetry.py`. Conformance is checked by
-mypy where `sidecar/app.py` wires them together.
+PluginDataStore, RoleLookup, RuleSource and TraitsLookup (`sidecar/teleport/client.py`), RequestSource
+(`sidecar/teleport/requests.py`), ChatPort (`sidecar/mattermost/bot.py`); telemetry has its own port in
+`telemetry.py`. Conformance is checked by mypy where `sidecar/app.py` wires them together.
 
 Errors crossing a port are the classes in `sidecar/domain/errors.py`, never grpc or aiohttp exceptions.
 """
@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from sidecar.domain.model import AccessRequest, Channel, PostMarker, PostRef
+from sidecar.domain.model import AccessRequest, Channel, MonitoringRule, PostMarker, PostRef
 
 
 class PluginDataStore(Protocol):
@@ -34,6 +34,29 @@ class RoleLookup(Protocol):
 
     async def role_logins(self, role: str) -> list[str]:
         """Allowed logins of a role. Raises AccessDenied when the plugin may not read roles."""
+        ...
+
+
+class RuleSource(Protocol):
+    """Lists the access monitoring rules meant for this plugin (the routing rules' start-up and reconnect listing)."""
+
+    async def list_rules(self) -> list[MonitoringRule]:
+        """Every rule with subject `access_request` and this plugin's notification name, all pages.
+
+        The server's filter is not trusted (Teleport's cache may skip it): callers filter again. Raises AccessDenied
+        without `read` and `list` on access_monitoring_rule, TransientError when Teleport cannot answer.
+        """
+        ...
+
+
+class TraitsLookup(Protocol):
+    """Reads a user's traits, for the `user.traits` of routing conditions."""
+
+    async def user_traits(self, user: str) -> Mapping[str, tuple[str, ...]]:
+        """The user's traits (empty when it has none).
+
+        Raises AccessDenied without `user: read` on the user, NotFound for an unknown user.
+        """
         ...
 
 

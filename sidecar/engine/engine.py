@@ -1,7 +1,8 @@
 """The engine: one request event → load the record, decide once, write, deliver what the record owes.
 
     handle(event):
-        logins by role and recipients (PENDING only: the record created on announcement keeps them, as in Go)
+        logins by role (PENDING only: the record created on announcement keeps them, as in Go); recipients
+                              by sidecar/engine/routing.py (rules, else static), only when no record is stored
         cas.run(decide)       read the stored record; decide(record, event) → Write(new record) or Keep(no-op);
                               the write is compare-and-swap (a lost race decides again) and claims the work
         deliver               owed(record) → root posts, thread replies, edits (sidecar/engine/owed.py);
@@ -26,7 +27,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sidecar.domain.errors import (
     AccessDenied,
@@ -47,8 +48,9 @@ from sidecar.domain.telemetry import NullTelemetry, TargetKind, Telemetry
 from sidecar.engine.cas import Cas, GaveUp, Keep, Skipped, Updated, Write
 from sidecar.engine.decide import Apply, NoOp, NoOpReason, Plan, decide
 from sidecar.engine.owed import Edit, Outcome, PostRoot, Step, ThreadReply, owed, settle, unanswerable
-from sidecar.engine.recipients import recipients_for, warn_invalid_reviewers
+from sidecar.engine.recipients import warn_invalid_reviewers
 from sidecar.engine.retries import RetryScheduler
+from sidecar.engine.routing import Route, Router
 from sidecar.render.classic import RenderSettings
 
 __all__ = ["Engine", "EngineSettings"]
@@ -71,6 +73,16 @@ class EngineSettings:
 
     role_to_recipients: Mapping[str, Sequence[str]] = field(default_factory=dict)
     render: RenderSettings = field(default_factory=RenderSettings)
+
+
+class RouteFirst:
+    """A modifier's answer when the event creates the record but its recipients are not known yet."""
+
+    def __repr__(self) -> str:
+        return "ROUTE_FIRST"
+
+
+ROUTE_FIRST = RouteFirst()
 
 
 def _context(event: RequestEvent) -> dict[str, Any]:
@@ -106,8 +118,11 @@ class Engine:
         wall_clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         telemetry: Telemetry | None = None,
+        router: Router | None = None,
     ) -> None:
         self._roles = roles
+        # Without a router, the static configuration alone decides (no access monitoring rules).
+        self._router = router or Router(role_to_recipients=settings.role_to_recipients, chat=chat)
         self._chat = chat
         self._settings = settings
         self._telemetry: Telemetry = telemetry if telemetry is not None else NullTelemetry()
@@ -140,28 +155,40 @@ class Engine:
         )
         request = self._remember(event)
         logins: dict[str, list[str]] | None = None
-        recipients: list[str] = []
-        invalid: list[str] = []
-        if event.op is EventOp.PUT and request is not None and request.state is RequestState.PENDING:
+        # Who gets the root posts matters only when this event creates the record. Routing by rules costs
+        # lookups (GetUser, Mattermost), so it is done before the write only for a request that is almost
+        # surely new; otherwise the write first asks for it (RouteFirst) and routing runs only if no record
+        # is stored, so updates of announced requests cost nothing extra.
+        route: Route | None = None
+        pending = event.op is EventOp.PUT and request is not None and request.state is RequestState.PENDING
+        if pending and request is not None:
             logins = await self._logins_by_role(request, context)
-            recipients, invalid = recipients_for(
-                request.roles, request.suggested_reviewers, self._settings.role_to_recipients
-            )
+            route = self._router.immediate(request)
+            if route is None and unseen:
+                route = await self._router.route(request, context=context)
         now = self._wall_clock()
 
-        def modify(record: PluginData | None) -> Write[Apply] | Keep[NoOp]:
+        def modify(record: PluginData | None) -> Write[Apply] | Keep[NoOp | RouteFirst]:
+            if pending and record is None and route is None:
+                return Keep(ROUTE_FIRST)
+            recipients = route.recipients if route is not None else ()
             plan = decide(record, event, logins_by_role=logins, recipients=recipients, now_ms=int(now * 1000))
-            return self._as_write(plan, now)
+            # Keep is immutable, so a Keep[NoOp] is a Keep[NoOp | RouteFirst]; mypy's invariance needs telling.
+            return cast(Write[Apply] | Keep[NoOp | RouteFirst], self._as_write(plan, now))
 
         outcome = await self._cas.run(event.request_id, modify, absent=unseen)
+        if isinstance(outcome, Skipped) and isinstance(outcome.decision, RouteFirst) and request is not None:
+            route = await self._router.route(request, context=context)
+            outcome = await self._cas.run(event.request_id, modify)
         match outcome:
             case Updated(old=old, new=new):
                 if old is None:
-                    warn_invalid_reviewers(invalid, request_id=event.request_id)
+                    if route is not None:
+                        warn_invalid_reviewers(route.invalid_reviewers, request_id=event.request_id)
                     if not new.delivery.roots_owed:
                         _log.warning("No channel to post", extra=context)
                 await self._deliver(event.request_id, new, old, request, context, wrote=True)
-            case Skipped(decision=noop, current=current):
+            case Skipped(decision=NoOp() as noop, current=current):
                 conflict = self._report_noop(noop, request, context)
                 if current is not None:
                     await self._deliver(event.request_id, current, None, request, context, wrote=False)

@@ -12,9 +12,10 @@ This module is the one place where gRPC status codes become `sidecar.domain.erro
 INTERNAL counts as transient because grpc reports broken HTTP/2 connections (RST_STREAM and the like) with it.
 Calls carry no metadata (no `version` header) and unary calls have a deadline of `timeout` seconds.
 
-Also here: the engine port adapters `TeleportPluginData` (PluginDataStore) and `TeleportRoles` (RoleLookup).
-The RPCs only the test harness makes (creating, reviewing, resolving and deleting requests, GetUser) live in
-`fakes/teleport_harness.py`, built on `TeleportClient.unary`.
+Also here: the engine port adapters `TeleportPluginData` (PluginDataStore), `TeleportRoles` (RoleLookup),
+`TeleportRules` (RuleSource) and `TeleportTraits` (TraitsLookup). The RPCs only the test harness makes (creating,
+reviewing, resolving and deleting requests, writing rules) live in `fakes/teleport_harness.py`, built on
+`TeleportClient.unary`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from sidecar.domain.errors import (
     AccessDenied,
     AlreadyExists,
     CompareFailed,
+    ConversionError,
     NotFound,
     PermanentError,
     Rejected,
@@ -43,10 +45,23 @@ from sidecar.domain.errors import (
     Unauthorized,
     Unimplemented,
 )
-from sidecar.teleport.convert import KIND_ACCESS_REQUEST
+from sidecar.domain.model import MonitoringRule
+from sidecar.teleport.convert import (
+    KIND_ACCESS_REQUEST,
+    monitoring_rule_from_proto,
+    user_traits_from_proto,
+)
 from sidecar.teleport.identity import Identity
 from sidecar.teleport.transport import ChannelProvider, IdentitySource, OpenChannel, TransportKind
-from sidecar.teleport.wire import authservice_pb2, event_pb2, types_pb2
+from sidecar.teleport.wire import (
+    access_monitoring_rules_pb2,
+    access_monitoring_rules_service_pb2,
+    access_monitoring_rules_service_pb2_grpc,
+    authservice_pb2,
+    event_pb2,
+    types_pb2,
+    users_service_pb2,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +69,7 @@ T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 30.0  # Teleport's DefaultIOTimeout
 LIST_PAGE_SIZE = 500
+RULE_PAGE_SIZE = 1000  # the Go plugin's defaultAccessMonitoringRulePageSize
 
 
 _TRANSIENT = {
@@ -297,6 +313,58 @@ class TeleportClient:
         request = authservice_pb2.GetRoleRequest(Name=name)
         return await self.unary("GetRole", lambda ch: ch.auth.GetRole(request, timeout=self._timeout))
 
+    async def get_user(self, name: str) -> types_pb2.UserV2:
+        """GetUser through `teleport.users.v1.UsersService`, without secrets (the v18 Go client's call)."""
+        request = users_service_pb2.GetUserRequest(name=name)
+        response: users_service_pb2.GetUserResponse = await self.unary(
+            "GetUser", lambda ch: ch.users.GetUser(request, timeout=self._timeout)
+        )
+        return response.user
+
+    async def list_access_monitoring_rules(
+        self,
+        *,
+        subjects: Sequence[str] = (),
+        notification_name: str = "",
+        page_size: int = RULE_PAGE_SIZE,
+    ) -> list[access_monitoring_rules_pb2.AccessMonitoringRule]:
+        """ListAccessMonitoringRulesWithFilter, every page (the token is the name of the first rule not returned).
+
+        Raises PermanentError when the server repeats a page token.
+        """
+        if page_size < 1:
+            raise ValueError(f"page_size must be >= 1, got {page_size}")
+        rules: list[access_monitoring_rules_pb2.AccessMonitoringRule] = []
+        token = ""
+        seen: set[str] = set()
+        while True:
+            request = access_monitoring_rules_service_pb2.ListAccessMonitoringRulesWithFilterRequest(
+                page_size=page_size, page_token=token, subjects=list(subjects), notification_name=notification_name
+            )
+            page = await self._rules_page(request)
+            rules.extend(page.rules)
+            if not page.next_page_token:
+                return rules
+            if page.next_page_token in seen:
+                raise PermanentError(
+                    f"ListAccessMonitoringRulesWithFilter: the server repeated page token {page.next_page_token!r}"
+                )
+            seen.add(page.next_page_token)
+            token = page.next_page_token
+
+    async def _rules_page(
+        self, request: access_monitoring_rules_service_pb2.ListAccessMonitoringRulesWithFilterRequest
+    ) -> access_monitoring_rules_service_pb2.ListAccessMonitoringRulesWithFilterResponse:
+        return await self.unary(
+            "ListAccessMonitoringRulesWithFilter",
+            lambda ch: _rules_stub(ch).ListAccessMonitoringRulesWithFilter(request, timeout=self._timeout),
+        )
+
+
+def _rules_stub(channel: OpenChannel) -> Any:
+    # Built per call: the rules are listed only at start-up and after a reconnect.
+    return access_monitoring_rules_service_pb2_grpc.AccessMonitoringRulesServiceStub(channel.channel)
+
 
 class TeleportPluginData:
     """PluginDataStore over TeleportClient, for one plugin name and kind `access_request`."""
@@ -405,3 +473,58 @@ class TeleportRoles:
             del self._flights[role]
         if not flight.cancelled():
             flight.exception()  # retrieved: a flight every caller gave up on must not be logged as unhandled
+
+
+class RuleReader(Protocol):
+    """What TeleportRules needs of the client (TeleportClient; a fake in tests)."""
+
+    async def list_access_monitoring_rules(
+        self, *, subjects: Sequence[str] = (), notification_name: str = "", page_size: int = RULE_PAGE_SIZE
+    ) -> list[access_monitoring_rules_pb2.AccessMonitoringRule]:
+        """ListAccessMonitoringRulesWithFilter, every page."""
+        ...
+
+
+class TeleportRules:
+    """RuleSource over TeleportClient: the rules for `access_request` and this plugin's notification name.
+
+    A listed rule that cannot be converted (another kind, no name) is skipped with a warning naming it, as the
+    Go plugin's cache skips what it cannot use; the listing itself failing raises.
+    """
+
+    def __init__(self, client: RuleReader, plugin: str) -> None:
+        self._client = client
+        self._plugin = plugin
+
+    async def list_rules(self) -> list[MonitoringRule]:
+        """Every rule the server returns for subject `access_request` and notification name `plugin`."""
+        listed = await self._client.list_access_monitoring_rules(
+            subjects=[KIND_ACCESS_REQUEST], notification_name=self._plugin
+        )
+        rules: list[MonitoringRule] = []
+        for message in listed:
+            try:
+                rules.append(monitoring_rule_from_proto(message))
+            except ConversionError as exc:
+                log.warning("Skipping an unusable access monitoring rule",
+                            extra={"rule": message.metadata.name, "error": str(exc)})
+        return rules
+
+
+class UserReader(Protocol):
+    """What TeleportTraits needs of the client."""
+
+    async def get_user(self, name: str) -> types_pb2.UserV2:
+        """GetUser."""
+        ...
+
+
+class TeleportTraits:
+    """TraitsLookup over TeleportClient (GetUser, asked afresh for every new request: traits change)."""
+
+    def __init__(self, client: UserReader) -> None:
+        self._client = client
+
+    async def user_traits(self, user: str) -> dict[str, tuple[str, ...]]:
+        """The user's traits. Raises AccessDenied without `user: read`, NotFound for an unknown user."""
+        return user_traits_from_proto(await self._client.get_user(user))

@@ -3,7 +3,10 @@
 Wire facts applied here (upstream `api/proto/teleport/legacy/types/types.proto` and Go's protobuf conventions):
 * a Timestamp that is absent, or holds Go's zero time (seconds == -62135596800), means "unset";
 * resource IDs are shown as Teleport's canonical `/<cluster>/<kind>/<name>[/<sub-resource>]`;
-* `wrappers.LabelValues` is Go's `map[string][]string`.
+* `wrappers.LabelValues` is Go's `map[string][]string`;
+* an access monitoring rule (`teleport.accessmonitoringrules.v1`) arrives whole in a PUT (Event #54) and as a
+  bare `ResourceHeader` (#2) in a DELETE; its `kind` must be `access_monitoring_rule` (the Go plugin rejects
+  anything else with "expected access_monitoring_rule resource kind").
 """
 
 from __future__ import annotations
@@ -14,12 +17,21 @@ from datetime import UTC, datetime
 from google.protobuf import timestamp_pb2
 
 from sidecar.domain.errors import ConversionError
-from sidecar.domain.model import AccessRequest, EventOp, RequestEvent, RequestState, Review
-from sidecar.teleport.wire import event_pb2, types_pb2, wrappers_pb2
+from sidecar.domain.model import (
+    AccessRequest,
+    EventOp,
+    MonitoringRule,
+    RequestEvent,
+    RequestState,
+    Review,
+    RuleChange,
+)
+from sidecar.teleport.wire import access_monitoring_rules_pb2, event_pb2, types_pb2, wrappers_pb2
 
 GO_ZERO_TIME_SECONDS = -62135596800
 GO_ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
 KIND_ACCESS_REQUEST = "access_request"
+KIND_ACCESS_MONITORING_RULE = "access_monitoring_rule"
 ACCESS_REQUEST_VERSION = "v3"
 DEFAULT_NAMESPACE = "default"
 
@@ -115,7 +127,17 @@ def access_request_from_proto(message: types_pb2.AccessRequestV3) -> AccessReque
         resources=tuple(resource_id_string(r) for r in spec.RequestedResourceIDs),
         created=timestamp_to_datetime(spec.Created) if spec.HasField("Created") else None,
         expires=timestamp_to_datetime(spec.Expires) if spec.HasField("Expires") else None,
+        expiry=_access_expiry(message),
     )
+
+
+def _access_expiry(message: types_pb2.AccessRequestV3) -> datetime | None:
+    # Teleport's AccessRequestV3.Expiry(): the resource expiry when set, else the metadata's expiry.
+    if message.Spec.HasField("ResourceExpiry"):
+        resource_expiry = timestamp_to_datetime(message.Spec.ResourceExpiry)
+        if resource_expiry is not None:
+            return resource_expiry
+    return timestamp_to_datetime(message.Metadata.Expires) if message.Metadata.HasField("Expires") else None
 
 
 def _parse_resource_id(text: str) -> types_pb2.ResourceID:
@@ -142,6 +164,8 @@ def access_request_to_proto(request: AccessRequest) -> types_pb2.AccessRequestV3
     )
     if request.system_annotations:
         spec.SystemAnnotations.CopyFrom(dict_to_label_values(request.system_annotations))
+    if request.expiry is not None:
+        spec.ResourceExpiry.CopyFrom(datetime_to_timestamp(request.expiry))
     return types_pb2.AccessRequestV3(
         Kind=KIND_ACCESS_REQUEST,
         Version=ACCESS_REQUEST_VERSION,
@@ -183,3 +207,61 @@ def request_event_to_proto(event: RequestEvent) -> event_pb2.Event:
         Metadata=types_pb2.Metadata(Name=event.request_id, Namespace=DEFAULT_NAMESPACE),
     )
     return event_pb2.Event(Type=event_pb2.DELETE, ResourceHeader=header)
+
+
+def monitoring_rule_from_proto(rule: access_monitoring_rules_pb2.AccessMonitoringRule) -> MonitoringRule:
+    """An AccessMonitoringRule → MonitoringRule. Raises ConversionError for another kind or a rule without a name."""
+    if rule.kind != KIND_ACCESS_MONITORING_RULE:
+        raise ConversionError(f"expected {KIND_ACCESS_MONITORING_RULE} resource kind, got {rule.kind!r}")
+    name = rule.metadata.name
+    if not name:
+        raise ConversionError("access monitoring rule without a name (metadata.name)")
+    spec = rule.spec
+    notification = spec.notification if spec.HasField("notification") else None
+    return MonitoringRule(
+        name=name,
+        subjects=tuple(spec.subjects),
+        condition=spec.condition,
+        notification_name=notification.name if notification is not None else "",
+        recipients=tuple(notification.recipients) if notification is not None else (),
+        revision=rule.metadata.revision,
+    )
+
+
+def event_kind(event: event_pb2.Event) -> str:
+    """The kind of resource a watch event is about ("" for INIT and for events that carry nothing we know)."""
+    carried = event.WhichOneof("Resource")
+    if carried == "AccessRequest":
+        return KIND_ACCESS_REQUEST
+    if carried == "AccessMonitoringRule":
+        return KIND_ACCESS_MONITORING_RULE
+    if carried == "ResourceHeader":
+        return event.ResourceHeader.Kind
+    return ""
+
+
+def rule_change_from_proto(event: event_pb2.Event) -> RuleChange:
+    """A PUT or DELETE watch event for an access monitoring rule → RuleChange.
+
+    Raises ConversionError for anything else, including a PUT whose rule has another (or no) kind.
+    """
+    if event.Type == event_pb2.PUT:
+        if not event.HasField("AccessMonitoringRule"):
+            carried = event.WhichOneof("Resource") or "no resource"
+            raise ConversionError(f"PUT event carries {carried}, not an access monitoring rule")
+        rule = monitoring_rule_from_proto(event.AccessMonitoringRule)
+        return RuleChange(op=EventOp.PUT, name=rule.name, rule=rule)
+    if event.Type == event_pb2.DELETE:
+        header = event.ResourceHeader
+        if not event.HasField("ResourceHeader") or header.Kind != KIND_ACCESS_MONITORING_RULE:
+            kind = header.Kind or "an unknown kind"
+            raise ConversionError(f"DELETE event for {kind!r}, not an access monitoring rule")
+        if not header.Metadata.Name:
+            raise ConversionError("DELETE event without a rule name (Metadata.Name)")
+        return RuleChange(op=EventOp.DELETE, name=header.Metadata.Name)
+    raise ConversionError(f"{event_pb2.Operation.Name(event.Type)} is not an access monitoring rule change")
+
+
+def user_traits_from_proto(user: types_pb2.UserV2) -> dict[str, tuple[str, ...]]:
+    """A user's traits (`UserV2.Spec.Traits`, Go's `map[string][]string`)."""
+    return label_values_to_dict(user.Spec.Traits)

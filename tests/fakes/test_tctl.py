@@ -1,4 +1,5 @@
-"""`python -m fakes.tctl`: the sign + tctl walk create → review → approve against `serve` as a subprocess."""
+"""`python -m fakes.tctl` against `serve` as a subprocess: the sign + tctl walk create → review → approve, and
+access monitoring rules through `create [-f]`, `get` and `rm` with Teleport's YAML."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from fakes import tctl
 from fakes.teleport_auth.__main__ import main as fake_auth_main
@@ -33,25 +35,37 @@ def _output(status: int, out: str) -> Any:
 
 
 @pytest.fixture
-def as_user(
+def run_tctl(
     served: tuple[dict[str, Any], Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> Iterator[Tctl]:
-    """`as_user(user, *args)`: sign an identity for `user` once, then run `tctl requests *args` in-process."""
+) -> Iterator[Callable[..., tuple[int, str, str]]]:
+    """`run_tctl(user, *args)`: sign an identity for `user` once, then run `tctl *args` in-process; (status,
+    stdout, stderr)."""
     ready, state_dir = served
     identities: dict[str, str] = {}
 
-    def run(user: str, *args: str) -> tuple[int, Any, str]:
+    def run(user: str, *args: str) -> tuple[int, str, str]:
         if user not in identities:
             path = str(tmp_path / f"{user}.identity")
             sign = ["sign", "--state-dir", str(state_dir), "--user", user, "--ttl", "1h", "--out", path]
             assert fake_auth_main(sign) == 0, capsys.readouterr().err
             capsys.readouterr()
             identities[user] = path
-        status = tctl.main(["--addr", ready["auth_addr"], "--identity", identities[user], "requests", *args])
+        status = tctl.main(["--addr", ready["auth_addr"], "--identity", identities[user], *args])
         out, err = capsys.readouterr()
-        return status, _output(status, out), err
+        return status, out, err
 
     yield run
+
+
+@pytest.fixture
+def as_user(run_tctl: Callable[..., tuple[int, str, str]]) -> Tctl:
+    """`as_user(user, *args)`: `tctl requests *args` as `user`, its JSON output parsed."""
+
+    def run(user: str, *args: str) -> tuple[int, Any, str]:
+        status, out, err = run_tctl(user, "requests", *args)
+        return status, _output(status, out), err
+
+    return run
 
 
 def test_walk_create_review_approve(as_user: Tctl) -> None:
@@ -128,3 +142,116 @@ def test_runs_as_a_module(served: tuple[dict[str, Any], Path], tmp_path: Path) -
         capture_output=True, text=True, timeout=60, check=False,
     )
     assert (done.returncode, json.loads(done.stdout)) == (0, [])
+
+
+# --------------------------------------------------------------------------------------- access monitoring rules
+
+RULE_YAML = """\
+kind: access_monitoring_rule
+version: v1
+metadata: {name: mm-dev-requests}
+spec:
+  subjects: [access_request]
+  condition: 'access_request.spec.roles.contains("dev")'
+  notification: {name: mattermost, recipients: ["team-llama/channel-llama", "reviewer1@example.com"]}
+"""
+
+SECOND_YAML = """\
+---
+kind: access_monitoring_rule
+version: v1
+metadata:
+  name: a-multi-line
+  labels: {team: llama}
+spec:
+  subjects: [access_request]
+  condition: |-
+    access_request.spec.roles.contains("dev") &&
+    access_request.spec.user == "alice"
+  automatic_review: {integration: builtin, decision: APPROVED}
+---
+"""
+
+
+def test_rules_create_get_and_rm(run_tctl: Callable[..., tuple[int, str, str]], tmp_path: Path) -> None:
+    first, second = tmp_path / "rule.yaml", tmp_path / "second.yaml"
+    first.write_text(RULE_YAML)
+    second.write_text(SECOND_YAML)
+    assert run_tctl("admin", "create", str(first)) == (
+        0,
+        'access monitoring rule "mm-dev-requests" has been created\n',
+        "",
+    )
+    status, _, err = run_tctl("admin", "create", str(first))
+    assert status == 1
+    assert err == (
+        'error: CreateAccessMonitoringRule: ALREADY_EXISTS: access_monitoring_rule "mm-dev-requests" already exists\n'
+    )
+    assert run_tctl("admin", "create", "-f", str(first))[:2] == (
+        0,
+        'access monitoring rule "mm-dev-requests" has been created\n',
+    )
+    assert run_tctl("admin", "create", str(second))[:2] == (
+        0,
+        'access monitoring rule "a-multi-line" has been created\n',
+    )
+
+    status, out, _ = run_tctl("access-plugin", "get", "access_monitoring_rule/mm-dev-requests")
+    (got,) = list(yaml.safe_load_all(out))
+    expected = yaml.safe_load(RULE_YAML)
+    assert got["metadata"].pop("revision")
+    assert (status, got) == (0, expected)
+
+    status, out, _ = run_tctl("access-plugin", "get", "access_monitoring_rule", "--format", "json")
+    listed = json.loads(out)
+    assert status == 0 and [r["metadata"]["name"] for r in listed] == ["a-multi-line", "mm-dev-requests"]
+    multi = listed[0]
+    assert (
+        multi["spec"]["condition"]
+        == 'access_request.spec.roles.contains("dev") &&\naccess_request.spec.user == "alice"'
+    )
+    assert multi["spec"]["automatic_review"] == {"integration": "builtin", "decision": "APPROVED"}
+    assert "notification" not in multi["spec"] and multi["metadata"]["labels"] == {"team": "llama"}
+    status, out, _ = run_tctl("access-plugin", "get", "access_monitoring_rule")
+    assert [d["metadata"]["name"] for d in yaml.safe_load_all(out)] == ["a-multi-line", "mm-dev-requests"]
+
+    assert run_tctl("admin", "rm", "access_monitoring_rule/mm-dev-requests") == (
+        0,
+        'access monitoring rule "mm-dev-requests" has been deleted\n',
+        "",
+    )
+    status, _, err = run_tctl("admin", "rm", "access_monitoring_rule/mm-dev-requests")
+    assert status == 1 and "DeleteAccessMonitoringRule: NOT_FOUND: " in err
+    status, _, err = run_tctl("admin", "get", "access_monitoring_rule/mm-dev-requests")
+    assert status == 1 and err.startswith("error: GetAccessMonitoringRule: NOT_FOUND: ")
+
+
+def test_rules_refusals_and_bad_files(run_tctl: Callable[..., tuple[int, str, str]], tmp_path: Path) -> None:
+    rule = tmp_path / "rule.yaml"
+    rule.write_text(RULE_YAML)
+    status, _, err = run_tctl("access-plugin", "create", str(rule))
+    assert status == 1 and err.startswith("error: CreateAccessMonitoringRule: PERMISSION_DENIED: ")
+
+    invalid = tmp_path / "invalid.yaml"
+    invalid.write_text(RULE_YAML.replace("version: v1", "version: v2"))
+    status, _, err = run_tctl("admin", "create", str(invalid))
+    assert (status, err) == (
+        1,
+        'error: CreateAccessMonitoringRule: INVALID_ARGUMENT: accessMonitoringRule version "v2" is not supported\n',
+    )
+    unquoted = tmp_path / "unquoted.yaml"
+    unquoted.write_text(RULE_YAML.replace("""'access_request.spec.roles.contains("dev")'""", "true"))
+    status, _, err = run_tctl("admin", "create", str(unquoted))
+    assert status == 1 and "spec.condition: expected a string, got a boolean (quote it: 'true')" in err
+    other = tmp_path / "role.yaml"
+    other.write_text("kind: role\nversion: v7\nmetadata: {name: x}\n")
+    assert run_tctl("admin", "create", str(other))[::2] == (
+        1,
+        'error: creating resources of type "role" is not supported\n',
+    )
+    status, _, err = run_tctl("admin", "create", str(tmp_path / "missing.yaml"))
+    assert status == 1 and "missing.yaml: cannot read" in err
+    status, _, err = run_tctl("admin", "rm", "access_monitoring_rule")
+    assert status == 1 and "expected access_monitoring_rule/NAME" in err
+    status, _, err = run_tctl("admin", "get", "role/editor")
+    assert status == 1 and "resource kind 'role' is not supported here" in err

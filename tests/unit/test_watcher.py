@@ -1,4 +1,5 @@
-"""The watcher: INIT handling, ordering, reconnects and fatal cases, with scripted in-memory streams."""
+"""The watcher: INIT handling, ordering, reconnects and fatal cases, with scripted in-memory streams; and the two
+kinds it watches (access requests to the sink, access monitoring rules to the rule feed)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from sidecar.domain.backoff import Backoff
-from sidecar.domain.errors import TransientError, WatcherError
-from sidecar.domain.model import EventOp, RequestEvent
+from sidecar.domain.errors import StartupError, TransientError, WatcherError
+from sidecar.domain.model import EventOp, RequestEvent, RuleChange
 from sidecar.teleport.watcher import Watcher
-from sidecar.teleport.wire import event_pb2, types_pb2
+from sidecar.teleport.wire import access_monitoring_rules_pb2, event_pb2, header_metadata_pb2, types_pb2
 
 
 def init(*kinds: str) -> event_pb2.Event:
@@ -213,3 +214,96 @@ async def test_a_failing_hook_does_not_stop_the_watch(caplog: pytest.LogCaptureF
     assert [e.request_id for e in seen] == ["a", "b"]
     failures = [r for r in caplog.records if r.getMessage() == "Watcher hook failed"]
     assert failures and failures[0].error == "hook bug 1"  # type: ignore[attr-defined]
+
+
+# ---- access monitoring rules ----------------------------------------------------------------------------------
+
+AMR = "access_monitoring_rule"
+
+
+def rule_put(name: str, kind: str = AMR) -> event_pb2.Event:
+    rule = access_monitoring_rules_pb2.AccessMonitoringRule(
+        kind=kind, version="v1", metadata=header_metadata_pb2.Metadata(name=name, revision="r1"),
+        spec=access_monitoring_rules_pb2.AccessMonitoringRuleSpec(
+            subjects=["access_request"], condition="true",
+            notification=access_monitoring_rules_pb2.Notification(name="mattermost", recipients=["a@example.com"]),
+        ),
+    )
+    return event_pb2.Event(Type=event_pb2.PUT, AccessMonitoringRule=rule)
+
+
+def rule_delete(name: str) -> event_pb2.Event:
+    header = types_pb2.ResourceHeader(Kind=AMR, Version="v1", Metadata=types_pb2.Metadata(Name=name))
+    return event_pb2.Event(Type=event_pb2.DELETE, ResourceHeader=header)
+
+
+class Feed:
+    """A RuleFeed recording what it was told, in one list shared with the sink's events."""
+
+    def __init__(self, log: list[str], fail: list[BaseException] | None = None) -> None:
+        self.log = log
+        self.fail = list(fail or [])
+
+    async def started(self, connection: int, granted: bool) -> None:
+        self.log.append(f"started {connection} granted={granted}")
+        if self.fail:
+            raise self.fail.pop(0)
+
+    def changed(self, change: RuleChange) -> None:
+        self.log.append(f"rule {change.op.value} {change.name}")
+
+
+def make_with_feed(script: Script, log: list[str], feed: Feed) -> Watcher:
+    async def sink(ev: RequestEvent) -> None:
+        log.append(f"request {ev.request_id}")
+
+    return Watcher(script.open, convert, sink, backoff=Backoff(0.02, 5, sleep=no_sleep), rules=feed)
+
+
+async def test_rule_events_go_to_the_feed_and_request_events_to_the_sink_in_stream_order() -> None:
+    script = Script(([init("access_request", AMR), rule_put("r1"), delete("a"), rule_delete("r1"), delete("b")], None))
+    log: list[str] = []
+    watcher = make_with_feed(script, log, Feed(log))
+    await run_until(watcher, lambda: "request b" in log, [])
+    assert log[:5] == ["started 1 granted=True", "rule put r1", "request a", "rule delete r1", "request b"]
+
+
+async def test_the_feed_hears_when_rules_are_not_granted() -> None:
+    script = Script(([init("access_request"), delete("a")], None))
+    log: list[str] = []
+    watcher = make_with_feed(script, log, Feed(log))
+    await run_until(watcher, lambda: "request a" in log, [])
+    assert log[:2] == ["started 1 granted=False", "request a"]
+
+
+async def test_ready_waits_for_the_rules_and_a_fatal_error_from_the_feed_stops_the_watcher() -> None:
+    script = Script(([init("access_request", AMR), delete("a")], None))
+    log: list[str] = []
+    watcher = make_with_feed(script, log, Feed(log, [StartupError("initializing Access Monitoring Rule cache: no")]))
+    with pytest.raises(StartupError, match="initializing Access Monitoring Rule cache"):
+        async with asyncio.timeout(5):
+            await watcher.run()
+    assert not watcher.ready.is_set()
+    assert "request a" not in log
+
+
+async def test_a_transient_error_from_the_feed_reopens_the_stream_which_lists_again() -> None:
+    script = Script(
+        ([init("access_request", AMR), delete("lost")], None),
+        ([init("access_request", AMR), delete("a")], None),
+    )
+    log: list[str] = []
+    watcher = make_with_feed(script, log, Feed(log, [TransientError("unavailable")]))
+    await run_until(watcher, lambda: "request a" in log, [])
+    assert log[:3] == ["started 1 granted=True", "started 2 granted=True", "request a"]
+
+
+async def test_r18_a_rule_without_its_kind_is_skipped_and_the_stream_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    script = Script(([init("access_request", AMR), rule_put("no-kind", kind=""), rule_put("ok"), delete("a")], None))
+    log: list[str] = []
+    watcher = make_with_feed(script, log, Feed(log))
+    await run_until(watcher, lambda: "request a" in log, [])
+    assert log[:3] == ["started 1 granted=True", "rule put ok", "request a"]
+    # The PUT carries a rule, so it is a rule event; its empty kind is refused as Go refuses it.
+    skipped = [r for r in caplog.records if r.getMessage() == "Skipping malformed watch event"]
+    assert [r.error for r in skipped] == ["expected access_monitoring_rule resource kind, got ''"]  # type: ignore[attr-defined]

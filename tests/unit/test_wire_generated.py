@@ -31,6 +31,7 @@ def test_generated_code_is_fresh(tmp_path: Path) -> None:
         (event_pb2.Event, "AccessRequest", 14),
         (event_pb2.Event, "WatchStatus", 43),
         (event_pb2.Event, "ResourceHeader", 2),
+        (event_pb2.Event, "AccessMonitoringRule", 54),  # the rest: tests/teleport/test_wire_numbers_amr.py
         (types_pb2.AccessRequestSpecV3, "SuggestedReviewers", 13),
         (types_pb2.AccessRequestSpecV3, "SessionTTL", 18),
         (types_pb2.AccessRequestSpecV3, "ResourceExpiry", 22),

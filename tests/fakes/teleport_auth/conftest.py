@@ -12,6 +12,7 @@ import pytest
 
 from fakes.teleport_auth.ca import ClusterAuthority
 from fakes.teleport_auth.server import FakeAuthServer, ServeConfig
+from sidecar.teleport.wire import access_monitoring_rules_service_pb2_grpc as amr_service_pb2_grpc
 from sidecar.teleport.wire import authservice_pb2_grpc, users_service_pb2_grpc
 
 CLUSTER = "fake.example.com"
@@ -19,12 +20,13 @@ API_DOMAIN = "teleport.cluster.local"
 
 
 class Stubs:
-    """An AuthService and a UsersService stub sharing one channel."""
+    """AuthService, UsersService and AccessMonitoringRulesService stubs sharing one channel."""
 
     def __init__(self, channel: Any) -> None:
         self.channel = channel
         self.auth = authservice_pb2_grpc.AuthServiceStub(channel)
         self.users = users_service_pb2_grpc.UsersServiceStub(channel)
+        self.rules = amr_service_pb2_grpc.AccessMonitoringRulesServiceStub(channel)
 
 
 def channel_for(addr: str, ca: ClusterAuthority, user: str, roles: tuple[str, ...], root: bytes | None = None) -> Any:

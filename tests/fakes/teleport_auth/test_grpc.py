@@ -151,12 +151,17 @@ async def test_watch_many_events_keep_order(connect: Connect) -> None:
 async def test_watch_partial_success_and_refusals(connect: Connect) -> None:
     plugin, requester = connect("access-plugin"), connect("requester@example.com")
     call, init = await open_watch(plugin, watch_request("access_request", "access_monitoring_rule", partial=True))
+    assert [k.Kind for k in init.WatchStatus.Spec.Kinds] == ["access_request", "access_monitoring_rule"]
+    call.cancel()
+    # A plugin role without access monitoring rules gets only the requests (the rest: test_access_monitoring_rules).
+    base = connect("access-plugin", ("access-plugin-base",))
+    call, init = await open_watch(base, watch_request("access_request", "access_monitoring_rule", partial=True))
     assert [k.Kind for k in init.WatchStatus.Spec.Kinds] == ["access_request"]
     call.cancel()
 
     await expect_code(
         grpc.StatusCode.INVALID_ARGUMENT,
-        plugin.auth.WatchEvents(watch_request("access_request", "access_monitoring_rule")).read(),
+        plugin.auth.WatchEvents(watch_request("access_request", "no_such_kind")).read(),
     )
     await expect_code(
         grpc.StatusCode.PERMISSION_DENIED, requester.auth.WatchEvents(watch_request("access_request")).read()
@@ -445,7 +450,7 @@ async def test_admin_faults(server: FakeAuthServer, connect: Connect) -> None:
             assert (await resp.json()) == {"status": "ok", "cluster_name": CLUSTER}
         async with http.get("/state") as resp:
             state = await resp.json()
-            assert set(state) == {"requests", "plugin_data", "watchers", "faults"}
+            assert set(state) == {"requests", "plugin_data", "access_monitoring_rules", "watchers", "faults"}
 
 
 async def test_keepalive_enforcement_rejects_aggressive_pings(server: FakeAuthServer) -> None:
