@@ -6,9 +6,8 @@ project's one implementation of that language rather than a second copy (see `[t
 
 from __future__ import annotations
 
-from sidecar.rules import compile_condition
-
 from sidecar.domain.errors import ConditionParseError
+from sidecar.rules import compile_condition
 
 
 def condition_error(condition: str) -> str | None:

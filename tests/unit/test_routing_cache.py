@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 
 import pytest
-from sidecar.rules import Condition, compile_condition
 
 from sidecar.domain.errors import AccessDenied, ConditionParseError, StartupError, TransientError
 from sidecar.domain.model import EventOp, MonitoringRule, RuleChange
 from sidecar.engine.rule_cache import NOT_WATCHED, CachedRule, RuleCache, RuleSync, why_not_applying
+from sidecar.rules import Condition, compile_condition
 
 
 def rule(name: str = "r1", *, condition: str = "true", notification: str = "mattermost",
