@@ -16,7 +16,7 @@ venv: $(STAMP)
 
 # ruff, mypy --strict, and the layer contracts of docs/architecture.md ([tool.importlinter] in pyproject.toml).
 lint: venv
-	$(VENV)/bin/ruff check sidecar fakes tests tools bench
+	$(VENV)/bin/ruff check --no-cache sidecar fakes tests tools bench
 	$(VENV)/bin/mypy sidecar fakes tools bench tests
 	$(VENV)/bin/lint-imports --no-cache
 
