@@ -13,7 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
-from fakes.mattermost.config import DEFAULT_MAX_POST_LENGTH, ServerConfig
+from fakes.mattermost.config import DEFAULT_MAX_POST_LENGTH, IntegrationSettings, ServerConfig
 from fakes.mattermost.ratelimit import RateLimitConfig
 from fakes.mattermost.seed import SeedError, load_seed
 from fakes.mattermost.server import FakeMattermost
@@ -52,6 +52,13 @@ def _non_negative_int(value: str) -> int:
     return number
 
 
+def _positive_int(value: str) -> int:
+    number = _non_negative_int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be positive: {value!r}")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = argparse.ArgumentParser(prog="python -m fakes.mattermost", description="Fake Mattermost REST v4 server")
@@ -63,13 +70,34 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--rate-burst", type=_non_negative_int, default=100, help="MaxBurst (default 100)")
     serve.add_argument("--max-post-length", type=_non_negative_int, default=DEFAULT_MAX_POST_LENGTH)
     serve.add_argument("--no-etags", action="store_true", help="do not send ETag headers")
+    serve.add_argument(
+        "--allowed-untrusted-internal-connections",
+        default=None,
+        metavar="HOSTS",
+        help="ServiceSettings.AllowedUntrustedInternalConnections: hosts, IPs or CIDRs integrations may be called "
+        "on although private (default: the seed's [settings], else none, which refuses 127.0.0.1)",
+    )
+    serve.add_argument(
+        "--outgoing-integration-requests-timeout",
+        type=_positive_int,
+        default=None,
+        metavar="SECONDS",
+        help="ServiceSettings.OutgoingIntegrationRequestsTimeout (default: the seed's [settings], else 30)",
+    )
     return parser
 
 
 async def _serve(args: argparse.Namespace) -> int:
     seed = load_seed(args.seed)
     rate = RateLimitConfig(per_sec=args.rate_limit, burst=args.rate_burst) if args.rate_limit else None
-    config = ServerConfig(max_post_length=args.max_post_length, etags=not args.no_etags)
+    overrides = {
+        "allowed_untrusted_internal_connections": args.allowed_untrusted_internal_connections,
+        "outgoing_integration_requests_timeout": args.outgoing_integration_requests_timeout,
+    }
+    given = {k: v for k, v in overrides.items() if v is not None}
+    # Flags win over the seed's [settings] and survive resets, being part of the server's configuration.
+    integrations = IntegrationSettings().updated(dict(seed.settings)).updated(given) if given else None
+    config = ServerConfig(max_post_length=args.max_post_length, etags=not args.no_etags, integrations=integrations)
     host, port = args.listen
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

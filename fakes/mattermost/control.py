@@ -1,6 +1,7 @@
 """The test face of the fake: request log, fault rules, post history, reset — typed and over HTTP.
 
-HTTP routes (outside /api/v4; every one needs the admin token as `Authorization: Bearer <token>`):
+HTTP routes (outside /api/v4; every one needs the admin token as `Authorization: Bearer <token>`); the rows from
+`/fake/ephemeral` to `/fake/signing-key/rotate` are served by `interactive_face.py`:
 
 | method + path | effect |
 |---|---|
@@ -15,7 +16,26 @@ HTTP routes (outside /api/v4; every one needs the admin token as `Authorization:
 | `DELETE /fake/faults` / `DELETE /fake/faults/{id}` | remove all / one rule |
 | `GET /fake/posts` | every post with its write history (`?channel_id=` filters); integrations not stripped |
 | `GET /fake/summary` | per channel: root posts, replies, edits |
-| `GET /fake/ephemeral` | ephemeral posts sent by integrations |
+| `GET /fake/ephemeral`, `GET /fake/ephemerals` | ephemeral posts sent by integrations (`?user_id=` or |
+| | `?username=` keeps one user's) |
+| `GET /fake/dialogs` | dialogs opened, per user (`?user_id=` / `?username=`), with `problems` from IsValid |
+| `GET /fake/integration-calls` | calls the server made to integrations: `kind`, `url`, `user_id`, `at`, `body` |
+| | (the exact JSON sent), `headers`, `status` (null: no answer), `response`, `error`, `outcome` (what |
+| | the client was answered); `?kind=post_action|dialog_submission`, `?user_id=` filter |
+| `DELETE /fake/integration-calls` | clear that record |
+| `POST /fake/click` | click as a user through the real route: `{"username" or "user_id", "post_id", |
+| | "action_id", "selected_option"?, "cookie"?}` → `{"status", "body"}` of the API's answer |
+| `POST /fake/dialogs/submit` | submit a dialog as a user through the real route: `{"username" or "user_id", |
+| | "channel_id", "submission"?, "dialog_id"? (defaults url, callback_id, state), "url"?, "callback_id"?, |
+| | "state"?, "team_id"?, "cancelled"?}` → `{"status", "body"}` |
+| `POST /fake/tokens` | `{"username" or "user_id"}` → `{"user_id", "token"}`: a token for calling the API as them |
+| `POST /fake/users/active` | `{"username" or "user_id", "active": bool}`: (de)activate (deactivating ends sessions) |
+| `POST /fake/triggers` | `{"username" or "user_id", "minted_at"?}` → `{"trigger_id", "client_trigger_id"}`: a |
+| | trigger id signed with the server's key (backdated with `minted_at`, ms) for expiry tests |
+| `POST /fake/cookies` | `{"post_id", "action_id"}` → `{"cookie"}`: the sealed cookie the server would give for it |
+| `GET /fake/settings`, `PUT /fake/settings` | integration settings (`allowed_untrusted_internal_connections`, |
+| | `outgoing_integration_requests_timeout`); PUT changes the given keys until the next reset |
+| `POST /fake/signing-key/rotate` | a new trigger signing key → `{"AsymmetricSigningPublicKey"}` |
 | `GET /fake/seed` | ids of the seeded users, teams, channels and the tokens |
 | `POST /fake/reset` | reload the seed, clear log, faults, rate-limit buckets, dedup cache |
 """
@@ -32,6 +52,7 @@ from aiohttp import web
 
 from fakes.mattermost import payloads, teams, users
 from fakes.mattermost.faults import Fault, FaultBook, FaultSpec, FaultSpecError
+from fakes.mattermost.interactive_face import InteractiveFace
 from fakes.mattermost.ratelimit import RateLimiter
 from fakes.mattermost.records import EphemeralPost
 from fakes.mattermost.state import State
@@ -124,7 +145,7 @@ class ChannelSummary:
     edits: int
 
 
-class Control:
+class Control(InteractiveFace):
     """Typed test face shared by in-process tests and the `/fake/` HTTP routes."""
 
     def __init__(self, state: State, faults: FaultBook, limiter: RateLimiter | None) -> None:
@@ -133,6 +154,7 @@ class Control:
         self.limiter = limiter
         # Bounded so a long-running fake (demos, benchmarks) does not grow without limit.
         self.log = RequestLog(REQUEST_LOG_LIMIT)
+        self.driver = None  # set by the server once it listens (InteractiveFace)
 
     # ---- request log
 
@@ -262,7 +284,7 @@ class Control:
         r.add_delete("/fake/faults/{fault_id}", self._delete_fault)
         r.add_get("/fake/posts", self._get_posts)
         r.add_get("/fake/summary", self._get_summary)
-        r.add_get("/fake/ephemeral", self._get_ephemeral)
+        self.register_interactive(app)
         r.add_get("/fake/seed", self._get_seed)
         r.add_post("/fake/reset", self._post_reset)
 
@@ -317,12 +339,10 @@ class Control:
     async def _get_summary(self, request: web.Request) -> web.Response:
         return web.json_response([asdict(s) for s in self.summary()])
 
-    async def _get_ephemeral(self, request: web.Request) -> web.Response:
-        return web.json_response([asdict(e) for e in self.ephemeral()])
-
     async def _get_seed(self, request: web.Request) -> web.Response:
         return web.json_response(self.seed_ids())
 
     async def _post_reset(self, request: web.Request) -> web.Response:
         self.reset()
         return web.json_response({"status": "OK"})
+

@@ -225,3 +225,31 @@ def handle_404_body(path: str) -> dict[str, Any]:
         "Typo? are you missing a team_id or user_id as part of the url?",
         "status_code": 404,
     }
+
+
+def client_config_format_missing() -> ApiError:
+    """501 for `GET /config/client` without `format` (servers before 10.11 require `format=old`)."""
+    return ApiError(
+        501,
+        "api.config.client.old_format.app_error",
+        "New format for the client configuration is not supported yet. Please specify format=old in the query string.",
+    )
+
+
+def dialog_response_undecodable() -> ApiError:
+    """500 when a dialog integration answers 200 with a body that is not a SubmitDialogResponse."""
+    return ApiError(
+        500,
+        "app.submit_interactive_dialog.decode_json_error",
+        "Encountered an error decoding JSON response from interactive dialog submission.",
+    )
+
+
+def dialog_response_invalid(detail: str) -> ApiError:
+    """400 when a dialog integration's answer fails `SubmitDialogResponse.IsValid`."""
+    return ApiError(
+        400,
+        "app.submit_interactive_dialog.invalid_response",
+        "Encountered an invalid response from interactive dialog submission.",
+        detail,
+    )

@@ -6,7 +6,8 @@ import copy
 import json
 from typing import Any
 
-from fakes.mattermost import posts
+from fakes.mattermost import attachments, posts
+from fakes.mattermost.config import ServerConfig
 from fakes.mattermost.records import (
     AccessToken,
     Bot,
@@ -21,8 +22,8 @@ from fakes.mattermost.records import (
 from fakes.mattermost.state import State
 
 
-def encode(value: Any) -> bytes:
-    """Go `json.Encoder` output: compact, `<`, `>`, `&` escaped, trailing newline."""
+def encode(value: Any, *, newline: bool = True) -> bytes:
+    """Go `json.Encoder` output: compact, `<`, `>`, `&` escaped, trailing newline (`json.Marshal` has none)."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     text = (
         text.replace("<", "\\u003c")
@@ -31,42 +32,60 @@ def encode(value: Any) -> bytes:
         .replace("\u2028", "\\u2028")
         .replace("\u2029", "\\u2029")
     )
-    return (text + "\n").encode("utf-8")
+    return (text + "\n" if newline else text).encode("utf-8")
 
 
-def user_json(user: User, viewer: User) -> dict[str, Any]:
-    """User as `GET /users/...` returns it to `viewer` (sanitised for non-admins)."""
-    own_or_admin = viewer.id == user.id or viewer.is_admin
+def user_json(user: User, viewer: User, config: ServerConfig | None = None) -> dict[str, Any]:
+    """User as `GET /users/...` returns it to `viewer`, in the Go struct's key order.
+
+    Yourself: everything (`Sanitize({})`). Someone else (`SanitizeProfile`): `email_verified` and
+    `last_password_update` are cleared for every viewer, even an admin; a non-admin also loses
+    `notify_props`, sees `auth_service` and `auth_data` as "", and the email and names only when
+    `ShowEmailAddress` / `ShowFullName` allow.
+    """
+    settings = config if config is not None else ServerConfig()
+    own = viewer.id == user.id
+    admin = viewer.is_admin and not own
+    other = not own and not admin
     out: dict[str, Any] = {
         "id": user.id,
         "create_at": user.create_at,
         "update_at": user.update_at,
-        "delete_at": 0,
+        "delete_at": user.delete_at,
         "username": user.username,
-        "auth_service": "",
-        "email": user.email,
-        "nickname": user.nickname,
-        "first_name": user.first_name,
-        "last_name": user.last_name,
-        "position": user.position,
-        "roles": user.roles,
-        "locale": user.locale,
-        # Strings, as the server sends them (the spec's boolean useAutomaticTimezone is wrong).
-        "timezone": {"automaticTimezone": "", "manualTimezone": "", "useAutomaticTimezone": "true"},
-        "disable_welcome_email": False,
     }
-    if not user.is_bot:
+    if other:
+        out["auth_data"] = ""  # the sanitiser sets the pointer to "", so the key shows up empty
+    elif user.auth_data:
+        out["auth_data"] = user.auth_data
+    out["auth_service"] = "" if other else user.auth_service
+    out["email"] = "" if other and not settings.show_email_address else user.email
+    if own and user.email_verified:
         out["email_verified"] = True
+    names_hidden = other and not settings.show_full_name
+    out.update(
+        {
+            "nickname": user.nickname,
+            "first_name": "" if names_hidden else user.first_name,
+            "last_name": "" if names_hidden else user.last_name,
+            "position": user.position,
+            "roles": user.roles,
+        }
+    )
     if user.props:
         out["props"] = dict(user.props)
-    if own_or_admin and user.notify_props:
+    if not other and user.notify_props:
         out["notify_props"] = dict(user.notify_props)
-    if user.last_password_update and own_or_admin:
+    if own and user.last_password_update:
         out["last_password_update"] = user.last_password_update
+    out["locale"] = user.locale
+    # Strings, as the server sends them (the spec's boolean useAutomaticTimezone is wrong).
+    out["timezone"] = {"automaticTimezone": "", "manualTimezone": "", "useAutomaticTimezone": "true"}
     if user.is_bot:
         out["is_bot"] = True
         if user.bot_description:
             out["bot_description"] = user.bot_description
+    out["disable_welcome_email"] = False
     return out
 
 
@@ -190,9 +209,7 @@ def post_json(
     """Post as clients receive it: props never null, integrations stripped, metadata `{}`."""
     root = post.root_id or post.id
     reply_count, last_reply_at = posts.thread_stats(state, root)
-    props = copy.deepcopy(post.props)
-    if strip_integrations:
-        _strip_integrations(props)
+    props = attachments.stripped(post.props) if strip_integrations else copy.deepcopy(post.props)
     return {
         "id": post.id,
         "create_at": post.create_at,
@@ -242,14 +259,3 @@ def ping_json() -> dict[str, Any]:
         "IosMinVersion": "",
         "status": "OK",
     }
-
-
-def _strip_integrations(props: dict[str, Any]) -> None:
-    attachments = props.get("attachments")
-    if not isinstance(attachments, list):
-        return
-    for attachment in attachments:
-        if isinstance(attachment, dict) and isinstance(attachment.get("actions"), list):
-            for action in attachment["actions"]:
-                if isinstance(action, dict):
-                    action.pop("integration", None)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from fakes.mattermost import channels, errors
+from fakes.mattermost import attachments, channels, errors, gojson
 from fakes.mattermost.records import Channel, EphemeralPost, Post, PostEvent, PostPage, User
 from fakes.mattermost.state import State
 
@@ -55,7 +55,7 @@ def create_post(state: State, caller: User, body: dict[str, Any]) -> tuple[Post,
             raise errors.channel_root_id_invalid()
     if caller.is_bot:
         props["from_bot"] = "true"
-    _assign_action_ids(props, state.new_id)
+    props = stored_props(props, state.new_id)
     _validate_file_ids(file_ids)
     now = state.now()
     # Only a system admin may back-date a post (e.g. imports); everyone else gets "now".
@@ -134,9 +134,19 @@ def thread_stats(state: State, root_id: str) -> tuple[int, int]:
     return len(replies), max((p.create_at for p in replies), default=0)
 
 
-def add_ephemeral(state: State, user_id: str, channel_id: str, root_id: str, message: str) -> EphemeralPost:
-    """Record an ephemeral post shown only to `user_id`."""
-    record = EphemeralPost(state.new_id(), user_id, channel_id, root_id, message, state.now())
+def add_ephemeral(
+    state: State,
+    user_id: str,
+    channel_id: str,
+    root_id: str,
+    message: str,
+    props: dict[str, Any] | None = None,
+    post_id: str = "",
+) -> EphemeralPost:
+    """Record an ephemeral post (`SendEphemeralPost`) shown only to `user_id`."""
+    record = EphemeralPost(
+        state.new_id(), user_id, channel_id, root_id, message, state.now(), props=dict(props or {}), post_id=post_id
+    )
     state.ephemeral.append(record)
     return record
 
@@ -201,22 +211,27 @@ def patch_post(state: State, caller: User, post_id: str, body: dict[str, Any]) -
     return post
 
 
+#: `PostActionRetainPropKeys`: props an integration's update cannot change or add.
+RETAINED_PROPS = ("from_webhook", "override_username", "override_icon_url")
+
+
 def apply_action_update(state: State, caller: User, post: Post, update: dict[str, Any]) -> None:
-    """An integration's `update`: props kept when null, else replaced keeping webhook overrides."""
-    message = update.get("message", "")
-    if not isinstance(message, str):
-        raise errors.action_integration_failed("update.message is not a string")
+    """An integration's `update` (already type-checked): the message as given ("" when absent), props kept
+    when null, else replaced with the retained props carried over and absent ones removed; pinned and
+    reactions kept; no edit time limit (the server calls UpdatePost directly)."""
+    message = update.get("message") or ""
     props = update.get("props")
     if props is None:
         new_props = copy.deepcopy(post.props)
-    elif isinstance(props, dict):
-        new_props = dict(props)
-        for kept in ("from_webhook", "override_username", "override_icon_url"):
-            if kept in post.props:
-                new_props[kept] = post.props[kept]
     else:
-        raise errors.action_integration_failed("update.props is not an object")
-    _apply_edit(state, caller, post, "action", message, new_props, None)
+        new_props = copy.deepcopy(props)
+        for key in RETAINED_PROPS:
+            if key in post.props:
+                new_props[key] = post.props[key]
+            else:
+                new_props.pop(key, None)
+    file_ids = update.get("file_ids")
+    _apply_edit(state, caller, post, "action", message, new_props, list(file_ids or []))
 
 
 def _apply_edit(
@@ -226,10 +241,15 @@ def _apply_edit(
     _validate_file_ids(file_ids)
     now = state.now()
     limit = state.config.post_edit_time_limit
-    if message != post.message and limit >= 0 and now - post.create_at > limit * 1000 and not caller.is_admin:
+    timed = kind != "action" and not caller.is_admin
+    if timed and message != post.message and limit >= 0 and now - post.create_at > limit * 1000:
         raise errors.edit_time_limit()
-    _assign_action_ids(props, state.new_id)
-    changed = message != post.message or (file_ids is not None and file_ids != post.file_ids)
+    props = stored_props(props, state.new_id)
+    changed = (
+        message != post.message
+        or (file_ids is not None and file_ids != post.file_ids)
+        or not attachments.attachments_equal(post.props, props)
+    )
     post.message = message
     post.props = props
     post.hashtags = _hashtags(message)
@@ -337,31 +357,11 @@ def _post_fields(body: dict[str, Any]) -> tuple[str, str, str, dict[str, Any], l
     return message, root_id, post_type, copy.deepcopy(props or {}), list(file_ids or [])
 
 
-def _assign_action_ids(props: dict[str, Any], new_id: Callable[[], str]) -> None:
-    """Give every attachment action without an id a generated one, like the server does."""
-    attachments = props.get("attachments")
-    if not isinstance(attachments, list):
-        return
-    for attachment in attachments:
-        if not isinstance(attachment, dict) or not isinstance(attachment.get("actions"), list):
-            continue
-        for action in attachment["actions"]:
-            if isinstance(action, dict) and not action.get("id"):
-                action["id"] = new_id()
-
-
-def find_action(post: Post, action_id: str) -> dict[str, Any] | None:
-    """The attachment action with this id, or None."""
-    attachments = post.props.get("attachments")
-    if not isinstance(attachments, list):
-        return None
-    for attachment in attachments:
-        if not isinstance(attachment, dict) or not isinstance(attachment.get("actions"), list):
-            continue
-        for action in attachment["actions"]:
-            if isinstance(action, dict) and action.get("id") == action_id:
-                return action
-    return None
+def stored_props(props: dict[str, Any], new_id: Callable[[], str]) -> dict[str, Any]:
+    """Props as the server stores them: a Go `map[string]any` round trip, then `GenerateActionIds`."""
+    normalized: dict[str, Any] = gojson.normalize(props)
+    attachments.retype(normalized, new_id)
+    return normalized
 
 
 def _hashtags(message: str) -> str:

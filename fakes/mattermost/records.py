@@ -26,11 +26,22 @@ class User:
     last_password_update: int = 0
     props: dict[str, str] = field(default_factory=dict)
     notify_props: dict[str, str] = field(default_factory=dict)
+    #: Deactivation time in ms (0: active); a deactivated user's tokens no longer open a session.
+    delete_at: int = 0
+    #: "" for email/password accounts, else the SSO service (`gitlab`, `saml`, `ldap`, `openid`, ...).
+    auth_service: str = ""
+    auth_data: str = ""
+    email_verified: bool = True
 
     @property
     def is_admin(self) -> bool:
         """Holds the system_admin role."""
         return "system_admin" in self.roles.split()
+
+    @property
+    def is_active(self) -> bool:
+        """Not deactivated."""
+        return self.delete_at == 0
 
 
 @dataclass
@@ -146,7 +157,8 @@ class PostEvent:
 
 @dataclass(frozen=True)
 class EphemeralPost:
-    """An ephemeral message only `user_id` sees (from an integration's `ephemeral_text`)."""
+    """An ephemeral post only `user_id` sees (from an integration's `ephemeral_text`); `post_id` is the post
+    whose button was clicked (not part of the real ephemeral post, kept for assertions)."""
 
     id: str
     user_id: str
@@ -154,6 +166,26 @@ class EphemeralPost:
     root_id: str
     message: str
     create_at: int
+    type: str = "system_ephemeral"
+    props: dict[str, Any] = field(default_factory=dict)
+    post_id: str = ""
+
+
+@dataclass(frozen=True)
+class OpenedDialog:
+    """A dialog the server pushed to `user_id` (`POST /actions/dialogs/open`).
+
+    `trigger_id` is the client trigger id the client receives in place of the signed one; `problems` lists
+    what `Dialog.IsValid` found (the real server only logs them and opens the dialog anyway).
+    """
+
+    id: str
+    user_id: str
+    trigger_id: str
+    url: str
+    dialog: dict[str, Any]
+    at: int
+    problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

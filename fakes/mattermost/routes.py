@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -10,14 +9,16 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from fakes.mattermost import channels, errors, payloads, posts, teams, users
-from fakes.mattermost.ids import random_id
+from fakes.mattermost import channels, errors, interactive_routes, payloads, posts, teams, users
+from fakes.mattermost.interactive_routes import InteractiveApi
 from fakes.mattermost.records import Session
 from fakes.mattermost.state import State
 
 SESSION_KEY = web.RequestKey("mm_session", Session)
 #: Routes served without a session (an invalid token there is ignored, as on the real server).
-PUBLIC_ROUTES = frozenset({("GET", "/api/v4/system/ping"), ("POST", "/api/v4/users")})
+PUBLIC_ROUTES = frozenset(
+    {("GET", "/api/v4/system/ping"), ("POST", "/api/v4/users"), *interactive_routes.PUBLIC_ROUTES}
+)
 #: `web/params.go`: PerPageDefault and PerPageMaximum.
 PER_PAGE_DEFAULT = 60
 PER_PAGE_MAXIMUM = 200
@@ -30,6 +31,10 @@ def json_response(value: Any, status: int = 200) -> web.Response:
     response = web.Response(body=payloads.encode(value), status=status)
     response.headers["Content-Type"] = "application/json"
     return response
+
+
+def _optional_session(request: web.Request) -> Session | None:
+    return request.get(SESSION_KEY)
 
 
 def session_of(request: web.Request) -> Session:
@@ -121,7 +126,7 @@ class Api:
         r.add_put(f"/api/v4/posts/{{post_id:{ident}}}/patch", self.patch_post)
         r.add_get(f"/api/v4/posts/{{post_id:{ident}}}/thread", self.thread)
         r.add_get(f"/api/v4/channels/{{channel_id:{ident}}}/posts", self.channel_posts)
-        r.add_post(f"/api/v4/posts/{{post_id:{ident}}}/actions/{{action_id:{ident}}}", self.post_action)
+        InteractiveApi(self.state, self.http, _optional_session).register(app)
 
     # ------------------------------------------------------------------ system, users
 
@@ -141,26 +146,26 @@ class Api:
         """`GET /users/{user_id}` (also `me`)."""
         session = session_of(request)
         user = users.get_user(self.state, session.user, self._user_id(request, session))
-        return json_response(payloads.user_json(user, session.user))
+        return json_response(payloads.user_json(user, session.user, self.state.config))
 
     async def user_by_email(self, request: web.Request) -> web.Response:
         """`GET /users/email/{email}`."""
         session = session_of(request)
         user = users.get_user_by_email(self.state, session.user, request.match_info["email"])
-        return json_response(payloads.user_json(user, session.user))
+        return json_response(payloads.user_json(user, session.user, self.state.config))
 
     async def user_by_username(self, request: web.Request) -> web.Response:
         """`GET /users/username/{username}`."""
         session = session_of(request)
         user = users.get_user_by_username(self.state, session.user, request.match_info["username"])
-        return json_response(payloads.user_json(user, session.user))
+        return json_response(payloads.user_json(user, session.user, self.state.config))
 
     async def users_by_ids(self, request: web.Request) -> web.Response:
         """`POST /users/ids` (200, unknown ids skipped)."""
         session = session_of(request)
         ids = await read_id_list(request, "user_ids", self._max_body)
         found = users.get_users_by_ids(self.state, session.user, ids)
-        return json_response([payloads.user_json(u, session.user) for u in found])
+        return json_response([payloads.user_json(u, session.user, self.state.config) for u in found])
 
     async def create_user(self, request: web.Request) -> web.Response:
         """`POST /users` (201)."""
@@ -168,7 +173,7 @@ class Api:
         body = await read_object(request, "user", self._max_body)
         user = users.create_user(self.state, caller, body)
         viewer = caller if caller is not None else user
-        return json_response(payloads.user_json(user, viewer), status=201)
+        return json_response(payloads.user_json(user, viewer, self.state.config), status=201)
 
     async def create_bot(self, request: web.Request) -> web.Response:
         """`POST /bots` (201)."""
@@ -312,73 +317,3 @@ class Api:
         channel_id = request.match_info["channel_id"]
         page_result = posts.channel_posts(self.state, session.user, channel_id, page, per_page, since, before, after)
         return json_response(payloads.post_list_json(page_result, self.state))
-
-    async def post_action(self, request: web.Request) -> web.Response:
-        """`POST /posts/{id}/actions/{action_id}`: call the button's integration, apply its answer."""
-        session = session_of(request)
-        body: dict[str, Any] = {}
-        if request.can_read_body:
-            raw = await request.content.read(self._max_body + 1)
-            if len(raw) > self._max_body:
-                raise errors.body_too_large()
-            if raw.strip():
-                try:
-                    decoded = json.loads(raw)
-                except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                    raise errors.invalid_body_param("post_action") from exc
-                if not isinstance(decoded, dict):
-                    raise errors.invalid_body_param("post_action")
-                body = decoded
-        post, channel = posts.readable_post(self.state, session.user, request.match_info["post_id"])
-        action = posts.find_action(post, request.match_info["action_id"])
-        if action is None:
-            raise errors.action_not_found()
-        integration = action.get("integration")
-        if not isinstance(integration, dict) or not isinstance(integration.get("url"), str):
-            raise errors.action_not_found()
-        team = self.state.teams.get(channel.team_id)
-        context = dict(integration.get("context") or {})
-        selected = body.get("selected_option", "")
-        if action.get("type") == "select" and isinstance(selected, str) and selected:
-            context["selected_option"] = selected
-        trigger_id = base64.b64encode(
-            f"{random_id()}:{session.user.id}:{self.state.now()}".encode()
-        ).decode("ascii")
-        payload = {
-            "user_id": session.user.id,
-            "user_name": session.user.username,
-            "channel_id": channel.id,
-            "channel_name": channel.name,
-            "team_id": team.id if team else "",
-            "team_domain": team.name if team else "",
-            "post_id": post.id,
-            "trigger_id": trigger_id,
-            "type": action.get("type", "button"),
-            "data_source": action.get("data_source", ""),
-            "context": context,
-        }
-        answer = await self._call_integration(integration["url"], payload)
-        update = answer.get("update")
-        if isinstance(update, dict):
-            posts.apply_action_update(self.state, session.user, post, update)
-        ephemeral = answer.get("ephemeral_text")
-        if isinstance(ephemeral, str) and ephemeral:
-            posts.add_ephemeral(self.state, session.user.id, channel.id, post.root_id or post.id, ephemeral)
-        return json_response({"status": "OK", "trigger_id": trigger_id})
-
-    async def _call_integration(self, url: str, payload: dict[str, Any]) -> dict[str, Any]:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        try:
-            async with self.http.post(url, data=json.dumps(payload), headers=headers) as response:
-                raw = await response.read()
-                if response.status != 200:
-                    raise errors.action_integration_failed(f"integration answered {response.status}")
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise errors.action_integration_failed(f"integration unreachable: {type(exc).__name__}") from exc
-        if not raw.strip():
-            return {}
-        try:
-            answer = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise errors.action_integration_failed("integration answer is not JSON") from exc
-        return answer if isinstance(answer, dict) else {}

@@ -21,6 +21,9 @@ Format (every key not marked optional is required)::
     first_name = "Riley"         # optional
     last_name = "Reviewer"       # optional
     token = "..."                # optional personal access token
+    deactivated = false          # optional: a deactivated account (its token opens no session)
+    auth_service = ""            # optional: "" (email and password) or an SSO service: gitlab, saml, ldap, ...
+    email_verified = true        # optional
 
     [[bots]]
     username = "teleport"
@@ -36,6 +39,10 @@ Format (every key not marked optional is required)::
     type = "O"                   # "O" public or "P" private
     members = ["teleport", "reviewer"]   # usernames (users, bots or the admin)
 
+    [settings]                   # optional: ServiceSettings for calls to integrations
+    allowed_untrusted_internal_connections = "127.0.0.1"   # default "" refuses every private address
+    outgoing_integration_requests_timeout = 30              # seconds
+
 Every channel member becomes a member of the channel's team. The admin and the bots may be named
 anywhere a username is expected.
 """
@@ -44,16 +51,20 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from fakes.mattermost.config import IntegrationSettings
 
 _USERNAME = re.compile(r"^[a-z0-9.\-_]{1,64}$")
 _RESERVED_USERNAMES = frozenset({"all", "channel", "matterbot", "system"})
 _TEAM_NAME = re.compile(r"^[a-z0-9]+([a-z\-0-9]+|(__)?)[a-z0-9]+$")
 _CHANNEL_NAME = re.compile(r"^[a-z0-9]+([a-z\-_0-9]+|(__)?)[a-z0-9]*$")
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
+_AUTH_SERVICE = re.compile(r"^[a-z0-9_.-]{1,32}$")
+_SETTINGS = {f.name for f in fields(IntegrationSettings)}
 
 
 class SeedError(ValueError):
@@ -90,6 +101,9 @@ class SeedUser:
     first_name: str = ""
     last_name: str = ""
     token: str = ""
+    deactivated: bool = False
+    auth_service: str = ""
+    email_verified: bool = True
 
 
 @dataclass(frozen=True)
@@ -124,6 +138,8 @@ class Seed:
     bots: tuple[SeedBot, ...]
     channels: tuple[SeedChannel, ...]
     source: bytes
+    #: `[settings]` keys present in the seed (IntegrationSettings field names), applied over the server config.
+    settings: tuple[tuple[str, Any], ...] = ()
 
 
 def load_seed(path: Path | None = None) -> Seed:
@@ -151,7 +167,7 @@ def parse_seed(text: str, origin: str = "<seed>") -> Seed:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SeedError(f"{origin}: invalid TOML: {exc}") from exc
-    unknown = set(doc) - {"admin", "teams", "users", "bots", "channels"}
+    unknown = set(doc) - {"admin", "teams", "users", "bots", "channels", "settings"}
     if unknown:
         raise SeedError(f"{origin}: unknown top-level keys {sorted(unknown)}")
     reader = _Reader(origin)
@@ -170,7 +186,8 @@ def parse_seed(text: str, origin: str = "<seed>") -> Seed:
     users = tuple(reader.user(u, i) for i, u in enumerate(reader.tables(doc, "users")))
     bots = tuple(reader.bot(b, i) for i, b in enumerate(reader.tables(doc, "bots")))
     channels = tuple(reader.channel(c, i) for i, c in enumerate(reader.tables(doc, "channels")))
-    seed = Seed(admin, teams, users, bots, channels, text.encode("utf-8"))
+    settings = reader.settings(doc.get("settings", {}))
+    seed = Seed(admin, teams, users, bots, channels, text.encode("utf-8"), settings)
     _check_references(seed, origin)
     return seed
 
@@ -271,16 +288,42 @@ class _Reader:
             raise self.fail(where, "display_name must be 1..64 characters")
         return SeedTeam(name, display, team_type, self.members(table, where))
 
+    def boolean(self, table: dict[str, Any], key: str, where: str, default: bool) -> bool:
+        value = table.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(where, f"{key!r} must be true or false")
+        return value
+
     def user(self, table: dict[str, Any], index: int) -> SeedUser:
         where = f"users[{index}]"
-        self.check_keys(table, where, {"username", "email", "first_name", "last_name", "token"})
+        self.check_keys(
+            table,
+            where,
+            {"username", "email", "first_name", "last_name", "token", "deactivated", "auth_service", "email_verified"},
+        )
+        auth_service = self.string(table, "auth_service", where, "")
+        if auth_service and not _AUTH_SERVICE.match(auth_service):
+            raise self.fail(where, f"invalid auth_service {auth_service!r}")
         return SeedUser(
             username=self.username(table, where),
             email=self.email(table, where),
             first_name=self.string(table, "first_name", where, ""),
             last_name=self.string(table, "last_name", where, ""),
             token=self.string(table, "token", where, ""),
+            deactivated=self.boolean(table, "deactivated", where, False),
+            auth_service=auth_service,
+            email_verified=self.boolean(table, "email_verified", where, True),
         )
+
+    def settings(self, table: Any) -> tuple[tuple[str, Any], ...]:
+        if not isinstance(table, dict):
+            raise SeedError(f"{self.origin}: 'settings' must be a table ([settings])")
+        self.check_keys(table, "settings", _SETTINGS)
+        try:
+            IntegrationSettings().updated(table)  # validates types and ranges
+        except (ValueError, TypeError) as exc:
+            raise self.fail("settings", str(exc)) from exc
+        return tuple(sorted(table.items()))
 
     def bot(self, table: dict[str, Any], index: int) -> SeedBot:
         where = f"bots[{index}]"

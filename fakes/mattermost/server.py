@@ -21,6 +21,7 @@ from fakes.mattermost.auth import COOKIE_NAME, TokenSource, csrf_ok, find_token
 from fakes.mattermost.clock import Clock, SystemClock, millis
 from fakes.mattermost.config import SERVER_VERSION, VERSION_ID, ServerConfig
 from fakes.mattermost.control import Control, RequestRecord
+from fakes.mattermost.driver import UserDriver
 from fakes.mattermost.faults import FaultBook, FaultPlan
 from fakes.mattermost.ids import random_id
 from fakes.mattermost.ratelimit import RateLimitConfig, RateLimiter
@@ -29,6 +30,8 @@ from fakes.mattermost.seed import Seed, default_seed
 from fakes.mattermost.state import State
 
 UNMATCHED_ROUTE = "<unmatched>"
+#: GET routes the real server answers without an ETag.
+_NO_ETAG = frozenset({"/api/v4/system/ping", "/api/v4/config/client"})
 
 
 class _Dropped(Exception):
@@ -122,6 +125,8 @@ class FakeMattermost:
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
         self.url = f"http://{shown}:{port}"
+        self.state.site_url = self.url
+        self.control.driver = UserDriver(self.state, self._http, self.url)
 
     async def stop(self) -> None:
         """Stop serving and release the socket (safe to call twice)."""
@@ -131,6 +136,7 @@ class FakeMattermost:
         await self._cleanup()
 
     async def _cleanup(self) -> None:
+        self.control.driver = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -237,7 +243,7 @@ class FakeMattermost:
             response = await handler(request)
         except errors.ApiError as exc:
             return _error_response(exc, request_id)
-        if self.config.etags and request.method == "GET" and response.status == 200 and route != "/api/v4/system/ping":
+        if self.config.etags and request.method == "GET" and response.status == 200 and route not in _NO_ETAG:
             return _apply_etag(request, response)
         return response
 

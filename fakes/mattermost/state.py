@@ -6,16 +6,18 @@ The operations live per resource, as functions taking the state: `users.py` (use
 
 from __future__ import annotations
 
-from fakes.mattermost import channels, teams, users
+from fakes.mattermost import channels, cookies, teams, users
 from fakes.mattermost.clock import Clock, millis
-from fakes.mattermost.config import ServerConfig
+from fakes.mattermost.config import IntegrationSettings, ServerConfig
 from fakes.mattermost.ids import IdGenerator
+from fakes.mattermost.outbound import CallLog
 from fakes.mattermost.records import (
     AccessToken,
     Bot,
     Channel,
     ChannelMember,
     EphemeralPost,
+    OpenedDialog,
     Post,
     PostEvent,
     Team,
@@ -23,6 +25,7 @@ from fakes.mattermost.records import (
     User,
 )
 from fakes.mattermost.seed import Seed
+from fakes.mattermost.trigger import TriggerSigner
 
 
 class State:
@@ -32,6 +35,11 @@ class State:
         self.seed = seed
         self.config = config
         self.clock = clock
+        # Kept across resets, like the real server's keys in its Systems table.
+        self.signer = TriggerSigner.from_seed(seed.source)
+        self.cookie_secret = cookies.secret_from_seed(seed.source)
+        #: The server's own URL (`SiteURL`), set once it listens.
+        self.site_url = ""
         self.reset()
 
     def reset(self) -> None:
@@ -55,6 +63,11 @@ class State:
         self.reply_count = 0
         self.edit_count = 0
         self.ephemeral: list[EphemeralPost] = []
+        self.dialogs: list[OpenedDialog] = []
+        self.integration_calls = CallLog()
+        configured = self.config.integrations
+        seeded = IntegrationSettings().updated(dict(self.seed.settings))
+        self.settings = configured if configured is not None else seeded
         #: pending_post_id → (post id, expiry in clock seconds), oldest expiry first (see posts._expire_pending)
         self.pending_posts: dict[str, tuple[str, float]] = {}
         self._load_seed()
@@ -82,6 +95,10 @@ class State:
             created = users.add_user(
                 self, seed_user.username, seed_user.email, seed_user.first_name, seed_user.last_name, "system_user"
             )
+            created.auth_service = seed_user.auth_service
+            created.email_verified = seed_user.email_verified
+            if seed_user.deactivated:
+                created.delete_at = created.update_at = self.now()
             if seed_user.token:
                 users.add_token(self, created.id, seed_user.token, "seeded token")
         for bot in seed.bots:

@@ -10,7 +10,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from fakes.mattermost import errors
-from fakes.mattermost.ids import is_valid_id
+from fakes.mattermost.ids import is_valid_id, random_id
 from fakes.mattermost.records import AccessToken, Bot, Session, User
 
 if TYPE_CHECKING:  # state.py imports this module to load the seed
@@ -25,12 +25,12 @@ _RESERVED = frozenset({"all", "channel", "matterbot", "system"})
 
 
 def session_for(state: State, token: str) -> Session | None:
-    """The session of an active token, or None."""
+    """The session of an active token of an active user, or None (deactivating a user ends their sessions)."""
     record = state.tokens.get(token)
     if record is None or not record.is_active:
         return None
     user = state.users.get(record.user_id)
-    if user is None:
+    if user is None or not user.is_active:
         return None
     return Session(user, record)
 
@@ -82,6 +82,7 @@ def add_bot(state: State, username: str, display_name: str, description: str, ow
         is_bot=True,
         bot_description=description,
         notify_props=_default_user_notify_props(),
+        email_verified=False,
     )
     state.users[user.id] = user
     state.bots[user.id] = Bot(user.id, username, display_name, description, owner_id, now, now)
@@ -93,6 +94,19 @@ def add_token(state: State, user_id: str, token: str, description: str) -> Acces
     record = AccessToken(state.new_id(), token, user_id, description)
     state.tokens[token] = record
     return record
+
+
+def session_token(state: State, user_id: str) -> str:
+    """A token that opens a session for the user: an existing active one, else a new one (test face only).
+
+    New tokens take random ids so minting one does not shift the deterministic ids of later posts.
+    """
+    existing = next((t.token for t in state.tokens.values() if t.user_id == user_id and t.is_active), None)
+    if existing is not None:
+        return existing
+    record = AccessToken(random_id(), random_id(), user_id, "fake test-face session")
+    state.tokens[record.token] = record
+    return record.token
 
 
 # ---------------------------------------------------------------------- API operations

@@ -95,3 +95,22 @@ async def test_bad_rate_limit() -> None:
     code, err = await _fails(["serve", "--rate-limit", "0"])
     assert code == 2
     assert "must be positive" in err
+
+
+async def test_integration_settings_flags_survive_a_reset() -> None:
+    process = await _spawn("serve", "--listen", "127.0.0.1:0", "--allowed-untrusted-internal-connections",
+                           "127.0.0.1", "--outgoing-integration-requests-timeout", "7")
+    try:
+        assert process.stdout is not None
+        ready = json.loads(await asyncio.wait_for(process.stdout.readline(), 20))
+        headers = {"Authorization": f"Bearer {ready['admin_token']}"}
+        async with aiohttp.ClientSession() as http:
+            async with http.post(ready["url"] + "/fake/reset", headers=headers) as reset:
+                assert reset.status == 200
+            async with http.get(ready["url"] + "/fake/settings", headers=headers) as response:
+                assert await response.json() == {"allowed_untrusted_internal_connections": "127.0.0.1",
+                                                 "outgoing_integration_requests_timeout": 7}
+    finally:
+        await _stop(process)
+    code, err = await _fails(["serve", "--outgoing-integration-requests-timeout", "0"])
+    assert code == 2 and "must be positive" in err

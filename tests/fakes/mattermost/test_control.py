@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 from fakes.mattermost.control import RequestLog, RequestRecord
 from fakes.mattermost.faults import FaultSpec
 from fakes.mattermost.server import FakeMattermost
-from tests.fakes.mattermost.conftest import Client
+from tests.fakes.mattermost.buttons import post_buttons
+from tests.fakes.mattermost.conftest import Client, Hook
 
 BOT = "teleport-bot-token"
 ADMIN = "admin-token"
@@ -151,3 +154,51 @@ async def test_counts_posts_replies_and_edits(api: Client, mm: FakeMattermost) -
     mm.control.reset()
     # The request count goes on across a reset (it is a log position); /fake/ calls are not logged.
     assert mm.control.counts() == {"posts": 0, "root_posts": 0, "replies": 0, "edits": 0, "requests": 4}
+
+
+async def test_acting_as_users_over_http(apii: Client, mmi: FakeMattermost, hook: Hook) -> None:
+    post = await post_buttons(apii, mmi, hook.url)
+    hook.reply_with({"ephemeral_text": "Recorded."})
+    click = await apii.call("POST", "/fake/click", ADMIN,
+                            {"username": "reviewer", "post_id": post["id"], "action_id": "approve"})
+    assert click.status == 200
+    assert click.body["status"] == 200 and click.body["body"]["status"] == "OK"
+    # The click went through the public route, logged under the user it was made as.
+    [logged] = mmi.control.requests(route="/api/v4/posts/{post_id}/actions/{action_id}")
+    assert logged.user_id == mmi.control.user_id("reviewer") and logged.status == 200
+    refused = await apii.call("POST", "/fake/click", ADMIN,
+                              {"username": "requester", "post_id": post["id"], "action_id": "nope"})
+    assert refused.body["status"] == 404
+    calls = (await apii.call("GET", "/fake/integration-calls?kind=post_action&username=reviewer", ADMIN)).body
+    assert [(c["user_id"], c["status"], c["outcome"]["ephemeral_text"]) for c in calls] == [
+        (mmi.control.user_id("reviewer"), 200, "Recorded.")]
+    assert json.loads(calls[0]["body"])["post_id"] == post["id"]
+    assert (await apii.call("GET", "/fake/integration-calls?kind=dialog_submission", ADMIN)).body == []
+    assert (await apii.call("DELETE", "/fake/integration-calls", ADMIN)).status == 200
+    assert mmi.control.integration_calls() == []
+    for bad in ({"post_id": post["id"], "action_id": "approve"}, {"username": "reviewer"}):
+        assert (await apii.call("POST", "/fake/click", ADMIN, bad)).status == 400
+    ghost = {"username": "ghost", "post_id": post["id"], "action_id": "approve"}
+    assert (await apii.call("POST", "/fake/click", ADMIN, ghost)).status == 404
+
+
+async def test_tokens_activation_and_cookies_over_http(apii: Client, mmi: FakeMattermost, hook: Hook) -> None:
+    minted = (await apii.call("POST", "/fake/tokens", ADMIN, {"username": "myuser"})).body
+    assert minted["user_id"] == mmi.control.user_id("myuser")
+    me = await apii.call("GET", "/api/v4/users/me", minted["token"])
+    assert me.body["username"] == "myuser"
+    again = (await apii.call("POST", "/fake/tokens", ADMIN, {"user_id": minted["user_id"]})).body
+    assert again["token"] == minted["token"]
+    off = await apii.call("POST", "/fake/users/active", ADMIN, {"username": "myuser", "active": False})
+    assert off.body["delete_at"] > 0
+    assert (await apii.call("GET", "/api/v4/users/me", minted["token"])).status == 401
+    await apii.call("POST", "/fake/users/active", ADMIN, {"username": "myuser", "active": True})
+    assert (await apii.call("GET", "/api/v4/users/me", minted["token"])).status == 200
+    assert (await apii.call("POST", "/fake/users/active", ADMIN, {"username": "myuser"})).status == 400
+    post = await post_buttons(apii, mmi, hook.url)
+    cookie = (await apii.call("POST", "/fake/cookies", ADMIN, {"post_id": post["id"], "action_id": "approve"}))
+    assert cookie.status == 200 and cookie.body["cookie"]
+    missing = await apii.call("POST", "/fake/cookies", ADMIN, {"post_id": post["id"], "action_id": "nope"})
+    assert missing.status == 404
+    mmi.control.reset()
+    assert (await apii.call("GET", "/api/v4/users/me", minted["token"])).status == 401  # tokens go with a reset

@@ -123,3 +123,40 @@ def test_seed_errors_name_the_problem(extra: str, problem: str) -> None:
 def test_admin_is_required() -> None:
     with pytest.raises(SeedError, match=r"\[admin\]"):
         parse_seed("", "empty.toml")
+
+
+def test_users_for_identity_binding() -> None:
+    seed = parse_seed(MINIMAL + """
+[[users]]
+username = "sso"
+email = "sso@example.com"
+auth_service = "saml"
+email_verified = false
+deactivated = true
+
+[settings]
+allowed_untrusted_internal_connections = "127.0.0.1 10.0.0.0/8"
+outgoing_integration_requests_timeout = 5
+""")
+    [user] = seed.users
+    assert (user.auth_service, user.email_verified, user.deactivated) == ("saml", False, True)
+    assert dict(seed.settings) == {"allowed_untrusted_internal_connections": "127.0.0.1 10.0.0.0/8",
+                                   "outgoing_integration_requests_timeout": 5}
+    state = State(seed, ServerConfig(), ManualClock())
+    stored = next(u for u in state.users.values() if u.username == "sso")
+    assert stored.delete_at > 0 and not stored.is_active and stored.auth_service == "saml"
+    assert state.settings.outgoing_integration_requests_timeout == 5
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('[[users]]\nusername = "u"\nemail = "u@x.y"\ndeactivated = "yes"\n', "'deactivated' must be true or false"),
+        ('[[users]]\nusername = "u"\nemail = "u@x.y"\nauth_service = "Bad Service"\n', "invalid auth_service"),
+        ("settings = 5\n", "'settings' must be a table"),
+    ],
+)
+def test_binding_fields_are_validated(extra: str, message: str) -> None:
+    text = extra + MINIMAL if extra.startswith("settings") else MINIMAL + extra
+    with pytest.raises(SeedError, match=message):
+        parse_seed(text)

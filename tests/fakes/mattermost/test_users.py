@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import aiohttp
 
+from fakes.mattermost.clock import ManualClock
 from fakes.mattermost.config import ServerConfig
 from fakes.mattermost.ids import is_valid_id
+from fakes.mattermost.seed import parse_seed
 from fakes.mattermost.server import FakeMattermost
 from tests.fakes.mattermost.conftest import Client
 
@@ -174,3 +176,75 @@ async def test_token_errors(api: Client, mm: FakeMattermost, http: aiohttp.Clien
         bot = closed.control.user_id("teleport")
         bot_reply = await client.call("POST", f"/api/v4/users/{bot}/tokens", ADMIN, {"description": "x"})
         assert bot_reply.status == 200
+
+
+BINDING_SEED = """
+[admin]
+username = "sysadmin"
+email = "sysadmin@example.com"
+token = "admin-token"
+
+[[users]]
+username = "alice"
+email = "alice@example.com"
+token = "alice-token"
+auth_service = "gitlab"
+
+[[users]]
+username = "bob"
+email = "bob@example.com"
+token = "bob-token"
+email_verified = false
+
+[[users]]
+username = "gone"
+email = "gone@example.com"
+token = "gone-token"
+deactivated = true
+
+[[bots]]
+username = "teleport"
+owner = "sysadmin"
+token = "teleport-bot-token"
+"""
+
+
+async def test_fields_binding_needs_as_each_viewer_sees_them(http: aiohttp.ClientSession) -> None:
+    async with FakeMattermost(parse_seed(BINDING_SEED), clock=ManualClock()) as mm:
+        api = Client(http, mm.url)
+        alice, bob, gone = (mm.control.user_id(n) for n in ("alice", "bob", "gone"))
+        as_bot = (await api.call("GET", f"/api/v4/users/{alice}", BOT)).body
+        # Another user, seen by a non-admin (the bot): no auth service, no verification flag, auth_data "".
+        assert (as_bot["email"], as_bot["auth_service"], as_bot["auth_data"], as_bot["delete_at"]) == (
+            "alice@example.com", "", "", 0)
+        assert "email_verified" not in as_bot and "is_bot" not in as_bot and "roles" in as_bot
+        as_admin = (await api.call("GET", f"/api/v4/users/{alice}", ADMIN)).body
+        assert as_admin["auth_service"] == "gitlab" and "email_verified" not in as_admin
+        as_self = (await api.call("GET", "/api/v4/users/me", "alice-token")).body
+        assert (as_self["auth_service"], as_self["email_verified"]) == ("gitlab", True)
+        assert "email_verified" not in (await api.call("GET", "/api/v4/users/me", "bob-token")).body
+        deactivated = (await api.call("GET", f"/api/v4/users/{gone}", BOT)).body
+        assert deactivated["delete_at"] > 0 and deactivated["update_at"] == deactivated["delete_at"]
+        assert (await api.call("GET", "/api/v4/users/me", "gone-token")).status == 401
+        bot = (await api.call("GET", f"/api/v4/users/{mm.control.user_id('teleport')}", "bob-token")).body
+        assert bot["is_bot"] is True
+        assert bob != alice
+
+
+async def test_privacy_settings_hide_email_and_names(http: aiohttp.ClientSession) -> None:
+    config = ServerConfig(show_email_address=False, show_full_name=False)
+    async with FakeMattermost(config=config, clock=ManualClock()) as mm:
+        api = Client(http, mm.url)
+        reviewer = mm.control.user_id("reviewer")
+        hidden = (await api.call("GET", f"/api/v4/users/{reviewer}", BOT)).body
+        assert (hidden["email"], hidden["first_name"], hidden["last_name"]) == ("", "", "")
+        shown = (await api.call("GET", f"/api/v4/users/{reviewer}", ADMIN)).body
+        assert (shown["email"], shown["first_name"]) == ("reviewer@example.com", "Riley")
+
+
+async def test_user_keys_follow_the_go_struct_order(api: Client, mm: FakeMattermost) -> None:
+    user = (await api.call("GET", "/api/v4/users/me", BOT)).body
+    order = ["id", "create_at", "update_at", "delete_at", "username", "auth_data", "auth_service", "email",
+             "email_verified", "nickname", "first_name", "last_name", "position", "roles", "props", "notify_props",
+             "last_password_update", "locale", "timezone", "is_bot", "bot_description", "disable_welcome_email"]
+    assert list(user) == [k for k in order if k in user]
