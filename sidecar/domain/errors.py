@@ -23,6 +23,7 @@
     │   ├── PluginDataError    stored plugin data cannot be decoded (or a record cannot be encoded)
     │   ├── ResolutionConflict an event tries to resolve a request already shown as resolved
     │   ├── CasGaveUp          compare-and-swap kept conflicting for its whole budget
+    │   ├── ClickRefused       an in-chat review click or dialog refused at one step; the message tells the clicker
     │   └── ConditionError     an access monitoring rule condition cannot decide (the rule does not match)
     │       ├── ConditionParseError  the condition does not parse or type-check (Teleport rejects the rule)
     │       └── ConditionEvalError   the condition failed while evaluated against one request
@@ -46,6 +47,7 @@ __all__ = [
     "AccessDenied",
     "AlreadyExists",
     "CasGaveUp",
+    "ClickRefused",
     "CompareFailed",
     "ConditionError",
     "ConditionEvalError",
@@ -202,6 +204,19 @@ class CasGaveUp(PermanentError):
     Permanent for the event: the loop already retried for its whole budget, and the usual cause, a review
     on a request whose announcement posted nothing, does not heal by retrying the event.
     """
+
+
+class ClickRefused(PermanentError):
+    """An in-chat review click (or its reason dialog) was refused; nothing was submitted to Teleport.
+
+    The message is the text shown to the clicker (it says what to do and never holds a secret); `outcome`
+    names the refusing step for the log line; `detail` is extra context for the log only.
+    """
+
+    def __init__(self, outcome: str, message: str, *, detail: str = "") -> None:
+        super().__init__(message)
+        self.outcome = outcome
+        self.detail = detail
 
 
 class ConditionError(PermanentError):
