@@ -21,8 +21,10 @@ the problem with the file) and exits 1:
 
     ls [--user U] [--state PENDING|APPROVED|DENIED]   summaries of the requests the identity may see, oldest first
     get ID                                            one request, the full message as JSON
-    create --roles editor[,..] --reason R [--reviewers a@x,b@y]
-                                                      create a request as the identity's user
+    create [--roles editor[,..]] [--resource /CLUSTER/KIND/NAME]... [--reason R] [--reviewers a@x,b@y]
+           [--long-term]                              create a request as the identity's user: for roles, for
+                                                      resources (node, app, db, kube_cluster; without --roles the
+                                                      server picks the roles from search_as_roles), or both
     review ID --approve|--deny [--reason R]           submit a review as the identity's user
     approve ID [--reason R] / deny ID [--reason R]    set the state directly (admin: SetAccessRequestState)
     rm ID                                             delete the request (admin: DeleteAccessRequest)
@@ -48,9 +50,10 @@ import yaml
 from google.protobuf import json_format
 
 from fakes.teleport_harness import HarnessClient
-from sidecar.domain.errors import ConfigError, SidecarError
+from sidecar.domain.errors import ConfigError, ConversionError, SidecarError
 from sidecar.domain.model import RequestState
 from sidecar.teleport.client import TeleportClient
+from sidecar.teleport.convert import resource_id_from_string, resource_id_string
 from sidecar.teleport.resources import (
     KIND_ACCESS_MONITORING_RULE,
     access_monitoring_rule_from_dict,
@@ -70,6 +73,14 @@ def _csv(text: str) -> list[str]:
     if not values:
         raise argparse.ArgumentTypeError("expected a comma-separated list with at least one value")
     return values
+
+
+def _resource_id(text: str) -> str:
+    try:
+        resource_id_from_string(text)
+    except ConversionError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,9 +105,18 @@ def build_parser() -> argparse.ArgumentParser:
     get.add_argument("id")
 
     create = cmds.add_parser("create", help="create a request as the identity's user")
-    create.add_argument("--roles", type=_csv, required=True, help="comma-separated roles to request")
+    create.add_argument("--roles", type=_csv, default=[], help="comma-separated roles to request")
+    create.add_argument(
+        "--resource",
+        dest="resources",
+        action="append",
+        type=_resource_id,
+        default=[],
+        help="a resource to request, /CLUSTER/KIND/NAME (repeatable)",
+    )
     create.add_argument("--reason", default="", help="request reason")
     create.add_argument("--reviewers", type=_csv, default=[], help="comma-separated suggested reviewers")
+    create.add_argument("--long-term", action="store_true", help="a long-term (access list) request")
 
     review = cmds.add_parser("review", help="review a request as the identity's user")
     review.add_argument("id")
@@ -191,13 +211,18 @@ def summary(req: types_pb2.AccessRequestV3) -> dict[str, Any]:
         "request_reason": spec.RequestReason,
         "resolve_reason": spec.ResolveReason,
         "suggested_reviewers": list(spec.SuggestedReviewers),
-        "reviews": [
-            {"author": r.Author, "state": types_pb2.RequestState.Name(r.ProposedState), "reason": r.Reason}
-            for r in spec.Reviews
-        ],
+        "resources": [resource_id_string(r) for r in spec.RequestedResourceIDs],
+        "reviews": [_review_summary(r) for r in spec.Reviews],
         "created": spec.Created.ToJsonString(),
         "expires": req.Metadata.Expires.ToJsonString(),
     }
+
+
+def _review_summary(review: types_pb2.AccessReview) -> dict[str, Any]:
+    out = {"author": review.Author, "state": types_pb2.RequestState.Name(review.ProposedState), "reason": review.Reason}
+    if review.SubmittedBy:
+        out["submitted_by"] = review.SubmittedBy
+    return out
 
 
 def _oldest_first(req: types_pb2.AccessRequestV3) -> tuple[int, str]:
@@ -217,7 +242,10 @@ async def execute(harness: HarnessClient, args: argparse.Namespace) -> Any:
         found = await harness.get_access_request(args.id)
         return json_format.MessageToDict(found, preserving_proto_field_name=True)
     if action == "create":
-        return summary(await harness.create(args.roles, reason=args.reason, reviewers=args.reviewers))
+        created = await harness.create(
+            args.roles, reason=args.reason, reviewers=args.reviewers, resources=args.resources, long_term=args.long_term
+        )
+        return summary(created)
     if action == "review":
         verdict = RequestState.APPROVED if args.approve else RequestState.DENIED
         return summary(await harness.submit_access_review(args.id, verdict, reason=args.reason))

@@ -15,7 +15,12 @@ from collections.abc import Mapping, Sequence
 from sidecar.domain.errors import NotFound
 from sidecar.domain.model import RequestState
 from sidecar.teleport.client import TeleportClient
-from sidecar.teleport.convert import KIND_ACCESS_REQUEST, dict_to_label_values, state_to_proto
+from sidecar.teleport.convert import (
+    KIND_ACCESS_REQUEST,
+    dict_to_label_values,
+    resource_id_from_string,
+    state_to_proto,
+)
 from sidecar.teleport.transport import OpenChannel
 from sidecar.teleport.wire import access_monitoring_rules_pb2 as amr_pb2
 from sidecar.teleport.wire import access_monitoring_rules_service_pb2 as amr_service_pb2
@@ -49,15 +54,28 @@ class HarnessClient:
         )
 
     async def create(
-        self, roles: Sequence[str], *, user: str = "", reason: str = "", reviewers: Sequence[str] = ()
+        self,
+        roles: Sequence[str] = (),
+        *,
+        user: str = "",
+        reason: str = "",
+        reviewers: Sequence[str] = (),
+        resources: Sequence[str] = (),
+        long_term: bool = False,
     ) -> types_pb2.AccessRequestV3:
-        """Create a PENDING request for `roles`; an empty `user` lets the server use the caller (like tctl)."""
+        """Create a PENDING request for `roles` and/or `resources` (ids `/<cluster>/<kind>/<name>`; without roles
+        the server picks them from the requester's search_as_roles); an empty `user` means the caller (like tctl).
+
+        Raises ConversionError for a malformed resource id."""
         draft = types_pb2.AccessRequestV3(Kind=KIND_ACCESS_REQUEST, Version="v3")
         draft.Spec.User = user
         draft.Spec.Roles.extend(roles)
         draft.Spec.RequestReason = reason
         draft.Spec.SuggestedReviewers.extend(reviewers)
+        draft.Spec.RequestedResourceIDs.extend(resource_id_from_string(r) for r in resources)
         draft.Spec.State = types_pb2.PENDING
+        if long_term:
+            draft.Spec.RequestKind = types_pb2.LONG_TERM
         return await self.create_access_request(draft)
 
     async def delete_access_request(self, request_id: str) -> None:
@@ -97,10 +115,20 @@ class HarnessClient:
         reason: str = "",
         roles: Sequence[str] = (),
         annotations: Mapping[str, Sequence[str]] | None = None,
+        on_behalf: bool = False,
+        submitted_by: str = "",
     ) -> types_pb2.AccessRequestV3:
-        """SubmitAccessReview; an empty author means the caller. Returns the request after the review."""
+        """SubmitAccessReview; an empty author means the caller. Returns the request after the review.
+
+        `on_behalf` sets `submitted_on_behalf_of_author` (a plugin reviewing for `author`); `submitted_by` sets
+        SubmittedBy, which a well-behaved client never does (tests use it to forge one)."""
         review = types_pb2.AccessReview(
-            Author=author, ProposedState=state_to_proto(proposed_state), Reason=reason, Roles=list(roles)
+            Author=author,
+            ProposedState=state_to_proto(proposed_state),
+            Reason=reason,
+            Roles=list(roles),
+            SubmittedBy=submitted_by,
+            submitted_on_behalf_of_author=on_behalf,
         )
         if annotations:
             review.Annotations.CopyFrom(dict_to_label_values(annotations))
@@ -121,6 +149,45 @@ class HarnessClient:
         if not found:
             raise NotFound(f"access request {request_id} not found")
         return found[0]
+
+    async def list_resources_page(
+        self,
+        resource_type: str,
+        *,
+        limit: int = 100,
+        start_key: str = "",
+        predicate: str = "",
+        labels: Mapping[str, str] | None = None,
+        keywords: Sequence[str] = (),
+        preview_as_roles: bool = False,
+        search_as_roles: bool = False,
+    ) -> authservice_pb2.ListResourcesResponse:
+        """One page of ListResources (`node`, `app_server`, `db_server`, `kube_server`, ...)."""
+        request = authservice_pb2.ListResourcesRequest(
+            ResourceType=resource_type,
+            Limit=limit,
+            StartKey=start_key,
+            PredicateExpression=predicate,
+            Labels=dict(labels or {}),
+            SearchKeywords=list(keywords),
+            UsePreviewAsRoles=preview_as_roles,
+            UseSearchAsRoles=search_as_roles,
+            NeedTotalCount=True,
+        )
+        return await self._client.unary(
+            "ListResources", lambda ch: ch.auth.ListResources(request, timeout=self._client.timeout)
+        )
+
+    async def list_users_page(
+        self, *, traits: Mapping[str, Sequence[str]] | None = None, page_size: int = 0, page_token: str = ""
+    ) -> users_service_pb2.ListUsersResponse:
+        """One page of ListUsers (`teleport.users.v1`), filtered by traits when given."""
+        request = users_service_pb2.ListUsersRequest(page_size=page_size, page_token=page_token)
+        if traits:
+            request.filter.Traits.CopyFrom(dict_to_label_values(traits))
+        return await self._client.unary(
+            "ListUsers", lambda ch: ch.users.ListUsers(request, timeout=self._client.timeout)
+        )
 
     async def get_user(self, name: str) -> types_pb2.UserV2:
         """GetUser through `teleport.users.v1.UsersService`, as the v18 Go client does."""

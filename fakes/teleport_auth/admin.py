@@ -25,8 +25,25 @@ Routes (request bodies are JSON objects; errors answer 400/404 with {"error": ".
                                        delete it and publish a DELETE (as a TTL expiry does); 404 when unknown
     GET  /access-monitoring-rules/{name}/watch-events
                                        {"name": ..., "emitted": N}: as /watch-events/{id}, for a rule's events
-    GET  /users/{name}/traits          {"name": ..., "traits": {key: [values]}}; 404 for a user not in the seed
-    PUT  /users/{name}/traits          {"traits": {key: [values]}}: replace the user's traits (GetUser returns them)
+    GET  /users                        every user: [{"name", "roles", "traits", "bot"}], in name order
+    GET  /users/{name}                 one user, 404 when unknown
+    PUT  /users/{name}                 {"roles": [...], "traits": {key: [values]}, "bot": false}: create or replace
+                                       a user (its roles must exist) -> the user
+    DELETE /users/{name}               delete a user (as an expired SSO user's record goes away); 404 when unknown
+    GET  /users/{name}/traits          {"name": ..., "traits": {key: [values]}}; 404 for an unknown user
+    PUT  /users/{name}/traits          {"traits": {key: [values]}}: replace the user's traits (GetUser, ListUsers)
+    GET  /resources                    every node, app, database and Kubernetes cluster (the seed's shape)
+    POST /resources                    one resource in the seed's shape ({"kind": "node", "name": ..., "hostname":
+                                       ..., "labels": {...}}): create or replace it -> the resource
+    DELETE /resources/{kind}/{name}    delete a resource; 404 when unknown
+    GET  /audit/reviews                the `access_request.review` events of accepted reviews, oldest first:
+                                       [{"event", "code", "time", "id", "reviewer", "submitted_by", "proposed_state",
+                                       "state", "reason"}]; `?request=ID` keeps one request's
+    GET  /settings                     {"admin_action_mfa": B, "legacy_review_api": B}
+    POST /settings/admin-action-mfa    {"enabled": true}: admin actions (reviews, approve/deny, delete) need MFA, so
+                                       every caller but a Machine ID bot is refused -> the settings
+    POST /settings/legacy-review-api   {"enabled": true}: behave as an Auth older than reviews on behalf of others
+                                       (AccessReview fields 11/12 and UserFilter fields 2/3 ignored) -> the settings
     POST /faults/unfiltered-rules      {"enabled": true}: ListAccessMonitoringRulesWithFilter ignores its filter, as
                                        Teleport does when its cache is unhealthy, until called with false or the
                                        faults are cleared -> {"unfiltered_rules": B}
@@ -62,6 +79,9 @@ from sidecar.teleport.wire import access_monitoring_rules_pb2 as amr_pb2
 
 from .errors import BadParameter, NotFound
 from .faults import ANY_METHOD, Faults
+from .seed import UserDef
+from .seed_resources import ResourceDef, parse_resource
+from .seed_toml import SeedError
 from .state import AuthState
 
 
@@ -133,8 +153,19 @@ class AdminAPI:
         r.add_get("/access-monitoring-rules/{name}", self._rule)
         r.add_delete("/access-monitoring-rules/{name}", self._delete_rule)
         r.add_get("/access-monitoring-rules/{name}/watch-events", self._rule_watch_events)
+        r.add_get("/users", self._users)
+        r.add_get("/users/{name}", self._user)
+        r.add_put("/users/{name}", self._put_user)
+        r.add_delete("/users/{name}", self._delete_user)
         r.add_get("/users/{name}/traits", self._traits)
         r.add_put("/users/{name}/traits", self._set_traits)
+        r.add_get("/resources", self._resources)
+        r.add_post("/resources", self._put_resource)
+        r.add_delete("/resources/{kind}/{name}", self._delete_resource)
+        r.add_get("/audit/reviews", self._audit_reviews)
+        r.add_get("/settings", self._settings)
+        r.add_post("/settings/admin-action-mfa", self._admin_action_mfa)
+        r.add_post("/settings/legacy-review-api", self._legacy_review_api)
         r.add_post("/faults/unfiltered-rules", self._unfiltered_rules)
         r.add_get("/faults", self._fault_state)
         r.add_post("/faults/drop-watchers", self._drop)
@@ -154,6 +185,8 @@ class AdminAPI:
             return web.json_response({"error": str(exc)}, status=400)
         except BadParameter as exc:
             return web.json_response({"error": exc.message}, status=400)
+        except SeedError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
         except NotFound as exc:
             return web.json_response({"error": exc.message}, status=404)
 
@@ -221,6 +254,61 @@ class AdminAPI:
         name = request.match_info["name"]
         return web.json_response({"name": name, "emitted": self._state.fanout.emitted_rule(name)})
 
+    async def _users(self, request: web.Request) -> web.Response:
+        return web.json_response([_user_json(u) for u in self._state.users.all()])
+
+    async def _user(self, request: web.Request) -> web.Response:
+        return web.json_response(_user_json(self._state.users.get(request.match_info["name"])))
+
+    async def _put_user(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        body = await _body(request)
+        roles = body.get("roles")
+        if not isinstance(roles, list) or not roles or not all(isinstance(r, str) and r for r in roles):
+            raise _BadRequest('"roles" must be a non-empty list of role names')
+        traits = {key: tuple(values) for key, values in _traits_of(body).items()}
+        user = UserDef(name=name, roles=tuple(roles), traits=traits, bot=_flag(body, "bot", False))
+        self._state.put_user(user)
+        return web.json_response(_user_json(user))
+
+    async def _delete_user(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        self._state.users.delete(name)
+        return web.json_response({"deleted": name})
+
+    async def _resources(self, request: web.Request) -> web.Response:
+        return web.json_response([_resource_json(r) for r in self._state.inventory.all()])
+
+    async def _put_resource(self, request: web.Request) -> web.Response:
+        resource = parse_resource(await _body(request), "resource")
+        self._state.inventory.put(resource)
+        return web.json_response(_resource_json(resource))
+
+    async def _delete_resource(self, request: web.Request) -> web.Response:
+        kind, name = request.match_info["kind"], request.match_info["name"]
+        self._state.inventory.remove(kind, name)
+        return web.json_response({"deleted": f"{kind}/{name}"})
+
+    async def _audit_reviews(self, request: web.Request) -> web.Response:
+        wanted = request.query.get("request", "")
+        entries = [e.to_json() for e in self._state.reviews.audit if not wanted or e.request_id == wanted]
+        return web.json_response(entries)
+
+    def _settings_json(self) -> dict[str, bool]:
+        desk = self._state.reviews
+        return {"admin_action_mfa": desk.admin_action_mfa, "legacy_review_api": desk.legacy}
+
+    async def _settings(self, request: web.Request) -> web.Response:
+        return web.json_response(self._settings_json())
+
+    async def _admin_action_mfa(self, request: web.Request) -> web.Response:
+        self._state.reviews.admin_action_mfa = _flag(await _body(request), "enabled", True)
+        return web.json_response(self._settings_json())
+
+    async def _legacy_review_api(self, request: web.Request) -> web.Response:
+        self._state.reviews.legacy = _flag(await _body(request), "enabled", True)
+        return web.json_response(self._settings_json())
+
     async def _traits(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         traits = {key: list(values) for key, values in self._state.user_traits(name).items()}
@@ -228,12 +316,10 @@ class AdminAPI:
 
     async def _set_traits(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        traits = (await _body(request)).get("traits")
-        if not isinstance(traits, dict) or not all(
-            isinstance(values, list) and all(isinstance(v, str) for v in values) for values in traits.values()
-        ):
+        body = await _body(request)
+        if "traits" not in body:
             raise _BadRequest('"traits" must be an object of string lists')
-        self._state.set_user_traits(name, traits)
+        self._state.set_user_traits(name, _traits_of(body))
         return await self._traits(request)
 
     async def _unfiltered_rules(self, request: web.Request) -> web.Response:
@@ -298,3 +384,24 @@ class AdminAPI:
         self._state.fanout.losing_events = False
         self._state.rules.ignore_filter = False
         return web.json_response(self._fault_snapshot())
+
+
+def _traits_of(body: dict[str, Any]) -> dict[str, list[str]]:
+    traits = body.get("traits", {})
+    if not isinstance(traits, dict) or not all(
+        isinstance(values, list) and all(isinstance(v, str) for v in values) for values in traits.values()
+    ):
+        raise _BadRequest('"traits" must be an object of string lists')
+    return traits
+
+
+def _user_json(user: UserDef) -> dict[str, Any]:
+    traits = {key: list(values) for key, values in user.traits.items()}
+    return {"name": user.name, "roles": list(user.roles), "traits": traits, "bot": user.bot}
+
+
+def _resource_json(resource: ResourceDef) -> dict[str, Any]:
+    fields = {"description", "hostname", "addr", "uri", "public_addr", "protocol"}
+    out: dict[str, Any] = {"kind": resource.kind, "name": resource.name, "labels": dict(resource.labels)}
+    out.update({key: getattr(resource, key) for key in sorted(fields) if getattr(resource, key)})
+    return out

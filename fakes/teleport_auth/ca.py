@@ -13,7 +13,8 @@ temporary directory which is then renamed to `ca/`. Renaming onto an existing di
 writer wins and the loser discards its copy and loads the winner's.
 
 Certificate subjects follow Teleport's `lib/tlsca/ca.go` `Subject` encoding: CN = user, O = roles, cluster name in
-OID 1.3.9999.1.7, traits as JSON in PostalCode. CA subjects carry the cluster name as CN and O, like Teleport.
+OID 1.3.9999.1.7, traits as JSON in PostalCode, and for a Machine ID bot's identity the bot's name in OID
+1.3.9999.2.18. CA subjects carry the cluster name as CN and O, like Teleport.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ DEFAULT_CLUSTER_NAME = "teleport.example.com"
 API_DOMAIN = "teleport.cluster.local"
 CLUSTER_NAME_OID = ObjectIdentifier("1.3.9999.1.7")
 SYSTEM_ROLES_OID = ObjectIdentifier("1.3.9999.2.11")
+BOT_NAME_OID = ObjectIdentifier("1.3.9999.2.18")
 ADMIN_ROLE = "Admin"
 
 KeyType = Literal["ecdsa", "rsa"]
@@ -407,10 +409,12 @@ class ClusterAuthority:
         key_type: KeyType = "ecdsa",
         now: datetime | None = None,
         traits: Mapping[str, Sequence[str]] | None = None,
+        bot_name: str = "",
     ) -> IssuedIdentity:
         """Issue a user identity: a fresh key, a TLS cert from the User CA and an SSH cert from the SSH user CA.
 
-        The TLS subject is CN=user, O=each role, cluster OID, and PostalCode = traits JSON when traits are given.
+        The TLS subject is CN=user, O=each role, cluster OID, PostalCode = traits JSON when traits are given, and
+        the bot-name OID when `bot_name` is set (what tbot's identities carry: Auth skips admin-action MFA for them).
         `now` sets the start of validity (for expired-certificate tests); the certs are valid until now + ttl.
         """
         if not user:
@@ -427,6 +431,8 @@ class ClusterAuthority:
             doc = json.dumps({k: list(v) for k, v in traits.items()}, separators=(",", ":"), sort_keys=True)
             attrs.append(x509.NameAttribute(NameOID.POSTAL_CODE, doc))
         attrs.append(x509.NameAttribute(CLUSTER_NAME_OID, self.cluster_name))
+        if bot_name:
+            attrs.append(x509.NameAttribute(BOT_NAME_OID, bot_name))
         not_before = start - _BACKDATE
         not_after = start + ttl
         tls_cert = self._user_ca.sign_leaf(x509.Name(attrs), key, not_before, not_after)

@@ -46,3 +46,9 @@ class LimitExceeded(AuthError):
 
 class ConnectionProblem(AuthError):
     code = grpc.StatusCode.UNAVAILABLE
+
+
+class Unimplemented(AuthError):
+    """trace.NotImplemented."""
+
+    code = grpc.StatusCode.UNIMPLEMENTED

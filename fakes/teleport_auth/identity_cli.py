@@ -1,7 +1,9 @@
 """The fake's credential commands: `sign` (like `tctl auth sign`) and `tbot` (a renewing Machine ID bot).
 
 Both read (or create) the cluster CAs in `--state-dir` via ClusterAuthority. Without `--roles` the user's roles
-and traits come from `<state-dir>/users.toml` (the `[users."<name>"]` tables of the fake's seed format).
+and traits come from `<state-dir>/users.toml` (the `[users."<name>"]` tables of the fake's seed format). `tbot`
+identities are a bot's (the bot name in the certificate, `--bot-name`, by default the user without `bot-`), so
+the fake's admin-action MFA switch lets them through, as Teleport does for Machine ID; `sign` identities are not.
 """
 
 from __future__ import annotations
@@ -95,7 +97,15 @@ def _issue(args: argparse.Namespace) -> tuple[ClusterAuthority, IssuedIdentity]:
     except CAError as exc:
         raise CLIError(str(exc)) from exc
     grant = _user_grant(Path(args.state_dir), args.user, args.roles)
-    issued = authority.issue_user(args.user, grant.roles, args.ttl, key_type=args.key_type, traits=grant.traits)
+    bot = getattr(args, "bot_name", None)
+    issued = authority.issue_user(
+        args.user,
+        grant.roles,
+        args.ttl,
+        key_type=args.key_type,
+        traits=grant.traits,
+        bot_name=(bot or args.user.removeprefix("bot-")) if bot is not None else "",
+    )
     return authority, issued
 
 
@@ -195,6 +205,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     tbot.add_argument(
         "--renewal-interval", type=parse_go_duration, required=True, help="how often to renew, e.g. 20m"
     )
+    tbot.add_argument("--bot-name", default="", help="the bot's name in the identity (default: --user without bot-)")
     tbot.set_defaults(func=_run_tbot)
 
 

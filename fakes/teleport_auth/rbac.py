@@ -1,14 +1,19 @@
 """Who the caller is and what the seed's roles allow it to do.
 
 The caller comes from the verified client certificate (upstream `lib/tlsca/ca.go` `FromSubject`): CN = user, O =
-roles, OID 1.3.9999.1.7 =
-cluster. Permissions come from the seed's roles named in the certificate (roles unknown to the seed grant
-nothing), mirroring how a real cluster trusts the roles it signed into the certificate.
+roles, OID 1.3.9999.1.7 = cluster, OID 1.3.9999.2.18 = the Machine ID bot's name for a bot's identity.
+Permissions come from the seed's roles named in the certificate (roles unknown to the seed grant nothing),
+mirroring how a real cluster trusts the roles it signed into the certificate.
+
+Label matchers and `submit_for_users` entries match like Teleport's role values: "*" matches anything, an entry
+between ^ and $ is a regular expression, and any other entry is a glob where * stands for any text (for
+`submit_for_users` Teleport documents only "*"; the rest is its usual matcher).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -16,8 +21,13 @@ from cryptography.x509.oid import NameOID
 
 from .errors import AccessDenied, NotFound
 from .seed import WILDCARD, RoleDef, Seed, Threshold, UserDef
+from .users import UserDirectory
 
 CLUSTER_OID = x509.ObjectIdentifier("1.3.9999.1.7")
+BOT_OID = x509.ObjectIdentifier("1.3.9999.2.18")  # tlsca BotASN1ExtensionOID: the bot name in the subject
+
+#: The text of Teleport's `ErrAdminActionMFARequired` (an AccessDenied).
+ADMIN_MFA_REQUIRED = "admin-level API request requires MFA verification"
 
 #: Teleport's threshold when no role defines one (`api/types/access_request.go`).
 DEFAULT_THRESHOLD = Threshold(name="default", approve=1, deny=1)
@@ -25,11 +35,12 @@ DEFAULT_THRESHOLD = Threshold(name="default", approve=1, deny=1)
 
 @dataclass(frozen=True)
 class Caller:
-    """An authenticated caller."""
+    """An authenticated caller; `bot` is the Machine ID bot's name for a bot's identity, "" otherwise."""
 
     user: str
     roles: tuple[str, ...]
     cluster: str
+    bot: str = ""
 
 
 def caller_from_pem(pem: bytes) -> Caller:
@@ -50,14 +61,49 @@ def caller_from_pem(pem: bytes) -> Caller:
         # Teleport falls back to the issuer's first Organization (lib/tlsca/parsegen.go).
         issuer_orgs = cert.issuer.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
         cluster = str(issuer_orgs[0].value) if issuer_orgs else ""
-    return Caller(user=str(names[0].value), roles=roles, cluster=cluster)
+    bots = subject.get_attributes_for_oid(BOT_OID)
+    bot = str(bots[0].value) if bots else ""
+    return Caller(user=str(names[0].value), roles=roles, cluster=cluster, bot=bot)
+
+
+def authorize_admin_action(caller: Caller, mfa_enforced: bool) -> None:
+    """Teleport's `AuthorizeAdminAction` without an MFA response: refused when MFA is enforced for admin actions,
+    unless the caller is a bot (`isAdminActionAuthorizationRequired` skips bots)."""
+    if mfa_enforced and not caller.bot:
+        raise AccessDenied(ADMIN_MFA_REQUIRED)
+
+
+def value_matches(pattern: str, value: str) -> bool:
+    """A role value against a resource value: "*", a ^regex$ (whole match) or a glob with *."""
+    if pattern == WILDCARD:
+        return True
+    if pattern.startswith("^") and pattern.endswith("$"):
+        try:
+            return re.fullmatch(pattern, value) is not None
+        except re.error:
+            return False
+    return re.fullmatch(".*".join(re.escape(part) for part in pattern.split("*")), value) is not None
+
+
+def labels_match(matcher: Mapping[str, tuple[str, ...]], labels: Mapping[str, str]) -> bool:
+    """Teleport's label matching: an empty matcher matches nothing; every matcher label must be present with a
+    matching value, except the `"*": "*"` entry, which matches any resource."""
+    if not matcher:
+        return False
+    for key, patterns in matcher.items():
+        if key == WILDCARD and WILDCARD in patterns:
+            continue
+        if key not in labels or not any(value_matches(p, labels[key]) for p in patterns):
+            return False
+    return True
 
 
 class Policy:
-    """RBAC decisions over the seed's roles."""
+    """RBAC decisions over the seed's roles and the directory's users."""
 
-    def __init__(self, seed: Seed) -> None:
+    def __init__(self, seed: Seed, users: UserDirectory | None = None) -> None:
         self._seed = seed
+        self.users = users if users is not None else UserDirectory(seed.users)
 
     def role(self, name: str) -> RoleDef:
         """A role by name; NotFound when the seed has none."""
@@ -67,11 +113,8 @@ class Policy:
         return role
 
     def user(self, name: str) -> UserDef:
-        """A user by name; NotFound when the seed has none."""
-        user = self._seed.users.get(name)
-        if user is None:
-            raise NotFound(f'user "{name}" is not found')
-        return user
+        """A user by name; NotFound when there is none."""
+        return self.users.get(name)
 
     def user_roles(self, name: str) -> tuple[str, ...]:
         """The seed's roles of a user (for acting on behalf of another user)."""
@@ -82,7 +125,39 @@ class Policy:
 
     def allowed(self, caller: Caller, resource: str, verb: str) -> bool:
         """Whether any of the caller's roles grants `verb` on `resource`."""
-        return any(rule.allows(resource, verb) for role in self._roles(caller.roles) for rule in role.rules)
+        return self.roles_allow(caller.roles, resource, verb)
+
+    def roles_allow(self, role_names: Iterable[str], resource: str, verb: str) -> bool:
+        """Whether any of the roles grants `verb` on `resource`."""
+        return any(rule.allows(resource, verb) for role in self._roles(role_names) for rule in role.rules)
+
+    def effective_roles(self, caller: Caller, *, preview: bool = False, search: bool = False) -> tuple[str, ...]:
+        """The caller's roles plus, on request, their `preview_as_roles` and `search_as_roles` (ListResources'
+        UsePreviewAsRoles and UseSearchAsRoles)."""
+        names = dict.fromkeys(caller.roles)
+        for role in self._roles(caller.roles):
+            names.update(dict.fromkeys(role.preview_as_roles if preview else ()))
+            names.update(dict.fromkeys(role.search_as_roles if search else ()))
+        return tuple(names)
+
+    def search_as_roles(self, role_names: Iterable[str]) -> tuple[str, ...]:
+        """The roles the holders of `role_names` may request for resources (`request.search_as_roles`)."""
+        return tuple(dict.fromkeys(r for role in self._roles(role_names) for r in role.search_as_roles))
+
+    def labels_allow(self, role_names: Iterable[str], kind: str, labels: Mapping[str, str]) -> bool:
+        """Whether one of the roles' label matchers for `kind` (node, app, db, kube_cluster) matches `labels`."""
+        return any(labels_match(role.labels.get(kind, {}), labels) for role in self._roles(role_names))
+
+    def may_review_some(self, role_names: Iterable[str]) -> bool:
+        """Teleport's `MaybeCanReviewRequests`: some role has `review_requests.roles`."""
+        return any(role.review for role in self._roles(role_names))
+
+    def may_submit_for(self, role_names: Iterable[str], author: str) -> bool:
+        """`CheckSubmitForUser`: an allow entry of `submit_for_users` matches the author and no deny entry does."""
+        roles = self._roles(role_names)
+        if any(value_matches(p, author) for role in roles for p in role.deny_submit_for_users):
+            return False
+        return any(value_matches(p, author) for role in roles for p in role.submit_for_users)
 
     def require(self, caller: Caller, resource: str, *verbs: str) -> None:
         """Raise AccessDenied unless every verb is granted on the resource."""
@@ -103,8 +178,8 @@ class Policy:
         return any(role.is_admin for role in self._roles(caller.roles))
 
     def can_request(self, role_names: Iterable[str], requested: str) -> bool:
-        """Whether holders of `role_names` may request the role `requested`."""
-        return any(WILDCARD in r.request or requested in r.request for r in self._roles(role_names))
+        """Whether holders of `role_names` may request the role `requested` (by name, or for resources)."""
+        return any(_grants(r, requested) for r in self._roles(role_names))
 
     def can_review(self, role_names: Iterable[str], requested: Iterable[str]) -> bool:
         """Whether holders of `role_names` may review a request for all of `requested`."""
@@ -116,8 +191,9 @@ class Policy:
     ) -> tuple[list[Threshold], dict[str, list[list[int]]]]:
         """Thresholds for a new request and, per requested role, the sets of threshold indexes that approve it.
 
-        Each requester role that allows requesting a role contributes one set (its own thresholds); a role is
-        approved once any of its sets is satisfied. A role without any contributing thresholds uses the default.
+        As Teleport's `collectSetsForRole`: each requester role that allows requesting a role contributes one set,
+        its own thresholds (the default threshold when it has none); a role is approved once every one of its sets
+        has a threshold whose approval count is met (sets are ANDed, the thresholds of a set ORed).
         """
         thresholds: list[Threshold] = []
         mapping: dict[str, list[list[int]]] = {}
@@ -129,10 +205,10 @@ class Policy:
 
         granting = self._roles(requester_roles)
         for want in requested:
-            sets = [
-                [index_of(t) for t in r.thresholds]
-                for r in granting
-                if r.thresholds and (WILDCARD in r.request or want in r.request)
-            ]
+            sets = [[index_of(t) for t in r.thresholds or (DEFAULT_THRESHOLD,)] for r in granting if _grants(r, want)]
             mapping[want] = sets or [[index_of(DEFAULT_THRESHOLD)]]
         return thresholds, mapping
+
+
+def _grants(role: RoleDef, requested: str) -> bool:
+    return WILDCARD in role.request or requested in role.request or requested in role.search_as_roles

@@ -1,4 +1,4 @@
-"""Users, roles, timing settings and access monitoring rules of the fake Auth service, loaded from a TOML seed.
+"""Users, roles, settings, resources and access monitoring rules of the fake Auth service, from a TOML seed.
 
 The format is documented in `default_seed.toml` (the built-in default). Loading is strict: an unknown key, a
 wrong type or a reference to an undefined role is an error naming the file and the offending entry.
@@ -6,7 +6,6 @@ wrong type or a reference to an undefined role is an error naming the file and t
 
 from __future__ import annotations
 
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,14 +14,18 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .seed_resources import ResourceDef, parse_resources
+from .seed_toml import SeedError, as_table, check_keys, count, flag, items, parse_duration, strings, table, text
+
+__all__ = [
+    "LABEL_KEYS", "WILDCARD", "MonitoringRuleDef", "ResourceDef", "RoleDef", "Rule", "Seed", "SeedError", "Settings",
+    "Threshold", "UserDef", "default_seed_text", "load_seed", "parse_duration", "parse_seed",
+]
+
 WILDCARD = "*"
 
-_DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
-
-
-class SeedError(ValueError):
-    """The seed file is malformed; the message names the file and the entry."""
-
+#: The seed keys of a role's resource label matchers, by the resource kind they govern (Teleport's role fields).
+LABEL_KEYS = {"node_labels": "node", "app_labels": "app", "db_labels": "db", "kubernetes_labels": "kube_cluster"}
 
 @dataclass(frozen=True)
 class Threshold:
@@ -49,7 +52,12 @@ class Rule:
 
 @dataclass(frozen=True)
 class RoleDef:
-    """A role: its logins (on the wire) and its request/review/RBAC grants (fake-only)."""
+    """A role: its logins and review conditions (on the wire through GetRole) and its other grants (fake-only).
+
+    `review` is `review_requests.roles`; `preview_as_roles`, `submit_for_users` (and its deny list) are the other
+    `review_requests` fields; `search_as_roles` is `request.search_as_roles`; `labels` maps a resource kind
+    (node, app, db, kube_cluster) to its label matcher: label → allowed values ("*" matches any key or value).
+    """
 
     name: str
     logins: tuple[str, ...] = ()
@@ -57,6 +65,11 @@ class RoleDef:
     review: tuple[str, ...] = ()
     thresholds: tuple[Threshold, ...] = ()
     rules: tuple[Rule, ...] = ()
+    search_as_roles: tuple[str, ...] = ()
+    preview_as_roles: tuple[str, ...] = ()
+    submit_for_users: tuple[str, ...] = ()
+    deny_submit_for_users: tuple[str, ...] = ()
+    labels: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
 
     @property
     def is_admin(self) -> bool:
@@ -66,11 +79,12 @@ class RoleDef:
 
 @dataclass(frozen=True)
 class UserDef:
-    """A user and its roles and traits."""
+    """A user and its roles and traits; `bot` marks a Machine ID bot's user (Teleport names them `bot-<name>`)."""
 
     name: str
     roles: tuple[str, ...]
     traits: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    bot: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,12 +109,19 @@ class MonitoringRuleDef:
 
 @dataclass(frozen=True)
 class Settings:
-    """Timing of access requests."""
+    """Timing of access requests, and the server's behaviour switches (the admin API can flip them later).
+
+    `admin_action_mfa`: admin actions (reviews, state changes, deletions) need MFA unless the caller is a bot.
+    `legacy_review_api`: behave as an Auth older than reviews on behalf of others (AccessReview fields 11 and 12,
+    UserFilter fields 2 and 3 and role field `submit_for_users` unknown, so ignored).
+    """
 
     request_ttl: timedelta = timedelta(hours=1)
     access_ttl: timedelta = timedelta(hours=8)
     session_ttl: timedelta = timedelta(hours=8)
     max_duration: timedelta = timedelta(hours=8)
+    admin_action_mfa: bool = False
+    legacy_review_api: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,6 +132,7 @@ class Seed:
     roles: Mapping[str, RoleDef]
     users: Mapping[str, UserDef]
     access_monitoring_rules: Mapping[str, MonitoringRuleDef] = field(default_factory=dict)
+    resources: tuple[ResourceDef, ...] = ()
 
 
 def default_seed_text() -> str:
@@ -123,110 +145,124 @@ def load_seed(path: Path | None = None) -> Seed:
     if path is None:
         return parse_seed(default_seed_text(), "default_seed.toml")
     try:
-        text = path.read_text(encoding="utf-8")
+        content = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SeedError(f"{path}: cannot read seed file: {exc.strerror}") from exc
-    return parse_seed(text, str(path))
+    return parse_seed(content, str(path))
 
 
-def parse_duration(value: object, where: str) -> timedelta:
-    """Parse "1h30m"/"90s"-style strings or integer seconds."""
-    if isinstance(value, bool):
-        raise SeedError(f"{where}: expected a duration, got a boolean")
-    if isinstance(value, int):
-        if value <= 0:
-            raise SeedError(f"{where}: duration must be positive, got {value}")
-        return timedelta(seconds=value)
-    if isinstance(value, str):
-        match = _DURATION.match(value.strip())
-        if match and any(match.groupdict().values()):
-            parts = {k: int(v) for k, v in match.groupdict().items() if v}
-            result = timedelta(hours=parts.get("h", 0), minutes=parts.get("m", 0), seconds=parts.get("s", 0))
-            if result > timedelta(0):
-                return result
-        raise SeedError(f'{where}: invalid duration {value!r} (use e.g. "1h", "30m", "90s" or seconds)')
-    raise SeedError(f"{where}: expected a duration, got {type(value).__name__}")
-
-
-def parse_seed(text: str, source: str) -> Seed:
+def parse_seed(toml_text: str, source: str) -> Seed:
     """Parse seed TOML text; `source` names it in error messages."""
     try:
-        doc = tomllib.loads(text)
+        doc = tomllib.loads(toml_text)
     except tomllib.TOMLDecodeError as exc:
         raise SeedError(f"{source}: invalid TOML: {exc}") from exc
-    _check_keys(doc, {"settings", "roles", "users", "access_monitoring_rules"}, source)
-    settings = _parse_settings(_table(doc, "settings", source), f"{source}: [settings]")
+    check_keys(doc, {"settings", "roles", "users", "access_monitoring_rules", "resources"}, source)
+    settings = _parse_settings(table(doc, "settings", source), f"{source}: [settings]")
     roles = {
-        name: _parse_role(name, _as_table(body, f"{source}: [roles.{name}]"), f"{source}: [roles.{name}]")
-        for name, body in _table(doc, "roles", source).items()
+        name: _parse_role(name, as_table(body, f"{source}: [roles.{name}]"), f"{source}: [roles.{name}]")
+        for name, body in table(doc, "roles", source).items()
     }
     users = {
-        name: _parse_user(name, _as_table(body, f"{source}: [users.{name!r}]"), f"{source}: [users.{name!r}]")
-        for name, body in _table(doc, "users", source).items()
+        name: _parse_user(name, as_table(body, f"{source}: [users.{name!r}]"), f"{source}: [users.{name!r}]")
+        for name, body in table(doc, "users", source).items()
     }
     rules = {
-        name: _parse_rule(name, _as_table(body, f"{source}: {_rule_where(name)}"), f"{source}: {_rule_where(name)}")
-        for name, body in _table(doc, "access_monitoring_rules", source).items()
+        name: _parse_rule(name, as_table(body, f"{source}: {_rule_where(name)}"), f"{source}: {_rule_where(name)}")
+        for name, body in table(doc, "access_monitoring_rules", source).items()
     }
+    resources = parse_resources(items(doc, "resources", source), source)
     for role in roles.values():
-        for ref in (*role.request, *role.review):
+        for ref in (*role.request, *role.review, *role.search_as_roles, *role.preview_as_roles):
             if ref != WILDCARD and ref not in roles:
                 raise SeedError(f"{source}: [roles.{role.name}] refers to undefined role {ref!r}")
     for user in users.values():
         for ref in user.roles:
             if ref not in roles:
                 raise SeedError(f"{source}: [users.{user.name!r}] has undefined role {ref!r}")
-    return Seed(settings=settings, roles=roles, users=users, access_monitoring_rules=rules)
+    return Seed(settings=settings, roles=roles, users=users, access_monitoring_rules=rules, resources=resources)
+
+
+_DURATIONS = ("request_ttl", "access_ttl", "session_ttl", "max_duration")
+_SWITCHES = ("admin_action_mfa", "legacy_review_api")
 
 
 def _parse_settings(body: dict[str, Any], where: str) -> Settings:
-    _check_keys(body, {"request_ttl", "access_ttl", "session_ttl", "max_duration"}, where)
+    check_keys(body, {*_DURATIONS, *_SWITCHES}, where)
     defaults = Settings()
-    values = {
-        key: parse_duration(body[key], f"{where} {key}") if key in body else getattr(defaults, key)
-        for key in ("request_ttl", "access_ttl", "session_ttl", "max_duration")
-    }
-    return Settings(**values)
+    def duration(key: str) -> timedelta:
+        found: timedelta = parse_duration(body[key], f"{where} {key}") if key in body else getattr(defaults, key)
+        return found
+
+    return Settings(
+        request_ttl=duration("request_ttl"),
+        access_ttl=duration("access_ttl"),
+        session_ttl=duration("session_ttl"),
+        max_duration=duration("max_duration"),
+        admin_action_mfa=flag(body, "admin_action_mfa", where),
+        legacy_review_api=flag(body, "legacy_review_api", where),
+    )
+
+
+_ROLE_LISTS = (
+    "logins", "request", "review", "search_as_roles", "preview_as_roles", "submit_for_users", "deny_submit_for_users"
+)
 
 
 def _parse_role(name: str, body: dict[str, Any], where: str) -> RoleDef:
-    _check_keys(body, {"logins", "request", "review", "thresholds", "rules"}, where)
+    check_keys(body, {*_ROLE_LISTS, "thresholds", "rules", *LABEL_KEYS}, where)
     thresholds = []
-    for i, item in enumerate(_list(body, "thresholds", where)):
-        t = _as_table(item, f"{where} thresholds[{i}]")
-        _check_keys(t, {"name", "approve", "deny"}, f"{where} thresholds[{i}]")
+    for i, item in enumerate(items(body, "thresholds", where)):
+        t = as_table(item, f"{where} thresholds[{i}]")
+        check_keys(t, {"name", "approve", "deny"}, f"{where} thresholds[{i}]")
         thresholds.append(
             Threshold(
                 name=str(t.get("name", "")),
-                approve=_count(t.get("approve", 1), f"{where} thresholds[{i}].approve"),
-                deny=_count(t.get("deny", 1), f"{where} thresholds[{i}].deny"),
+                approve=count(t.get("approve", 1), f"{where} thresholds[{i}].approve"),
+                deny=count(t.get("deny", 1), f"{where} thresholds[{i}].deny"),
             )
         )
     rules = []
-    for i, item in enumerate(_list(body, "rules", where)):
-        r = _as_table(item, f"{where} rules[{i}]")
-        _check_keys(r, {"resources", "verbs"}, f"{where} rules[{i}]")
+    for i, item in enumerate(items(body, "rules", where)):
+        r = as_table(item, f"{where} rules[{i}]")
+        check_keys(r, {"resources", "verbs"}, f"{where} rules[{i}]")
         rules.append(
             Rule(
-                resources=frozenset(_strings(r, "resources", f"{where} rules[{i}]")),
-                verbs=frozenset(_strings(r, "verbs", f"{where} rules[{i}]")),
+                resources=frozenset(strings(r, "resources", f"{where} rules[{i}]")),
+                verbs=frozenset(strings(r, "verbs", f"{where} rules[{i}]")),
             )
         )
     return RoleDef(
         name=name,
-        logins=_strings(body, "logins", where),
-        request=_strings(body, "request", where),
-        review=_strings(body, "review", where),
+        logins=strings(body, "logins", where),
+        request=strings(body, "request", where),
+        review=strings(body, "review", where),
         thresholds=tuple(thresholds),
         rules=tuple(rules),
+        search_as_roles=strings(body, "search_as_roles", where),
+        preview_as_roles=strings(body, "preview_as_roles", where),
+        submit_for_users=strings(body, "submit_for_users", where),
+        deny_submit_for_users=strings(body, "deny_submit_for_users", where),
+        labels={kind: _labels(body, key, where) for key, kind in LABEL_KEYS.items() if key in body},
     )
 
 
+def _labels(body: Mapping[str, Any], key: str, where: str) -> dict[str, tuple[str, ...]]:
+    """A label matcher: each label takes a string or a list of strings."""
+    matcher: dict[str, tuple[str, ...]] = {}
+    for label, value in table(body, key, where).items():
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, list) or not values or not all(isinstance(v, str) and v for v in values):
+            raise SeedError(f"{where} {key}.{label}: expected a string or a list of strings, got {value!r}")
+        matcher[label] = tuple(values)
+    return matcher
+
+
 def _parse_user(name: str, body: dict[str, Any], where: str) -> UserDef:
-    _check_keys(body, {"roles", "traits"}, where)
-    traits_body = _table(body, "traits", where)
-    traits = {key: _strings(traits_body, key, f"{where} traits") for key in traits_body}
-    return UserDef(name=name, roles=_strings(body, "roles", where), traits=traits)
+    check_keys(body, {"roles", "traits", "bot"}, where)
+    traits_body = table(body, "traits", where)
+    traits = {key: strings(traits_body, key, f"{where} traits") for key in traits_body}
+    return UserDef(name=name, roles=strings(body, "roles", where), traits=traits, bot=flag(body, "bot", where))
 
 
 def _rule_where(name: str) -> str:
@@ -246,78 +282,36 @@ _RULE_KEYS = {
 
 
 def _parse_rule(name: str, body: dict[str, Any], where: str) -> MonitoringRuleDef:
-    _check_keys(body, _RULE_KEYS, where)
+    check_keys(body, _RULE_KEYS, where)
     notification = None
     if "notification" in body:
-        note = _table(body, "notification", where)
-        _check_keys(note, {"name", "recipients"}, f"{where} notification")
-        recipients = _list(note, "recipients", f"{where} notification")
+        note = table(body, "notification", where)
+        check_keys(note, {"name", "recipients"}, f"{where} notification")
+        recipients = items(note, "recipients", f"{where} notification")
         if not all(isinstance(r, str) for r in recipients):
             raise SeedError(f"{where} notification recipients: expected strings, got {recipients!r}")
-        notification = (_text(note, "name", f"{where} notification"), tuple(recipients))
+        notification = (text(note, "name", f"{where} notification"), tuple(recipients))
     review = None
     if "automatic_review" in body:
-        auto = _table(body, "automatic_review", where)
-        _check_keys(auto, {"integration", "decision"}, f"{where} automatic_review")
+        auto = table(body, "automatic_review", where)
+        check_keys(auto, {"integration", "decision"}, f"{where} automatic_review")
         review = (
-            _text(auto, "integration", f"{where} automatic_review"),
-            _text(auto, "decision", f"{where} automatic_review"),
+            text(auto, "integration", f"{where} automatic_review"),
+            text(auto, "decision", f"{where} automatic_review"),
         )
-    labels = _table(body, "labels", where)
+    labels = table(body, "labels", where)
     for key in labels:
-        _text(labels, key, f"{where} labels")
+        text(labels, key, f"{where} labels")
     return MonitoringRuleDef(
         name=name,
-        subjects=_strings(body, "subjects", where),
-        condition=_text(body, "condition", where),
+        subjects=strings(body, "subjects", where),
+        condition=text(body, "condition", where),
         notification=notification,
         automatic_review=review,
-        desired_state=_text(body, "desired_state", where),
-        states=_strings(body, "states", where),
-        description=_text(body, "description", where),
+        desired_state=text(body, "desired_state", where),
+        states=strings(body, "states", where),
+        description=text(body, "description", where),
         labels=dict(labels),
     )
 
 
-def _text(body: Mapping[str, Any], key: str, where: str) -> str:
-    value = body.get(key, "")
-    if not isinstance(value, str):
-        raise SeedError(f"{where} {key}: expected a string, got {type(value).__name__}")
-    return value
-
-
-def _check_keys(body: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise SeedError(f"{where}: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
-
-
-def _as_table(value: object, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise SeedError(f"{where}: expected a table, got {type(value).__name__}")
-    return value
-
-
-def _table(body: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
-    return _as_table(body.get(key, {}), f"{where} {key}")
-
-
-def _list(body: Mapping[str, Any], key: str, where: str) -> list[Any]:
-    value = body.get(key, [])
-    if not isinstance(value, list):
-        raise SeedError(f"{where} {key}: expected a list, got {type(value).__name__}")
-    return value
-
-
-def _strings(body: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
-    values = _list(body, key, where)
-    for v in values:
-        if not isinstance(v, str) or not v:
-            raise SeedError(f"{where} {key}: expected non-empty strings, got {v!r}")
-    return tuple(values)
-
-
-def _count(value: object, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SeedError(f"{where}: expected a positive integer, got {value!r}")
-    return value

@@ -100,7 +100,7 @@ class FakeAuthServer:
         self.config = config
         self.ca = ClusterAuthority.load_or_create(config.state_dir, config.cluster_name)
         self.seed = config.seed_obj if config.seed_obj is not None else load_seed(config.seed)
-        self.state = AuthState(self.seed)
+        self.state = AuthState(self.seed, cluster_name=self.ca.cluster_name)
         self.faults = Faults()
         self.info = ServerInfo(
             cluster_name=self.ca.cluster_name, server_version=config.server_version, edition=config.edition

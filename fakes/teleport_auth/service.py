@@ -33,6 +33,7 @@ from sidecar.teleport.wire import (
 
 from .errors import AccessDenied, AuthError, BadParameter
 from .faults import Faults
+from .inventory import resource_to_proto
 from .rbac import Caller, caller_from_pem
 from .rule_validation import KIND_ACCESS_MONITORING_RULE
 from .state import AuthState
@@ -258,7 +259,7 @@ class AuthService(authservice_pb2_grpc.AuthServiceServicer):
             yield item
 
     async def GetRole(self, request: authservice_pb2.GetRoleRequest, context: Context) -> types_pb2.RoleV6:
-        """A role with its logins (the only role field on the wire)."""
+        """A role with its logins and review conditions (the role fields on our wire)."""
 
         def body(caller: Caller) -> types_pb2.RoleV6:
             if request.Name not in caller.roles:
@@ -266,15 +267,33 @@ class AuthService(authservice_pb2_grpc.AuthServiceServicer):
             role = self._state.policy.role(request.Name)
             out = types_pb2.RoleV6(Kind="role", Version="v7")
             out.Metadata.Name, out.Metadata.Namespace = role.name, "default"
-            out.Spec.Allow.Logins.extend(role.logins)
-            out.Spec.Deny.SetInParent()
+            allow, deny = out.Spec.Allow, out.Spec.Deny
+            allow.Logins.extend(role.logins)
+            deny.SetInParent()
+            if role.review or role.preview_as_roles or role.submit_for_users:
+                allow.ReviewRequests.Roles.extend(role.review)
+                allow.ReviewRequests.PreviewAsRoles.extend(role.preview_as_roles)
+            legacy = self._state.reviews.legacy  # an older Auth has no submit_for_users
+            if not legacy:
+                allow.ReviewRequests.SubmitForUsers.extend(role.submit_for_users)
+                if role.deny_submit_for_users:
+                    deny.ReviewRequests.SubmitForUsers.extend(role.deny_submit_for_users)
             return out
 
         return await _unary(self._guard, "GetRole", context, body)
 
+    async def ListResources(
+        self, request: authservice_pb2.ListResourcesRequest, context: Context
+    ) -> authservice_pb2.ListResourcesResponse:
+        """One page of nodes, apps, databases or Kubernetes clusters the caller may see."""
+        page = await _unary(self._guard, "ListResources", context, lambda c: self._state.list_resources(c, request))
+        return authservice_pb2.ListResourcesResponse(
+            Resources=[resource_to_proto(r) for r in page.resources], NextKey=page.next_key, TotalCount=page.total
+        )
+
 
 class UsersService(users_service_pb2_grpc.UsersServiceServicer):
-    """`/teleport.users.v1.UsersService/GetUser`."""
+    """`/teleport.users.v1.UsersService/GetUser` and `ListUsers`."""
 
     def __init__(self, state: AuthState, guard: CallGuard) -> None:
         self._state = state
@@ -292,6 +311,12 @@ class UsersService(users_service_pb2_grpc.UsersServiceServicer):
             return users_service_pb2.GetUserResponse(user=user)
 
         return await _unary(self._guard, "GetUser", context, body)
+
+    async def ListUsers(
+        self, request: users_service_pb2.ListUsersRequest, context: Context
+    ) -> users_service_pb2.ListUsersResponse:
+        """One page of users, filtered by search keywords and traits."""
+        return await _unary(self._guard, "ListUsers", context, lambda c: self._state.list_users(c, request))
 
 
 class AccessMonitoringRulesService(amr_service_pb2_grpc.AccessMonitoringRulesServiceServicer):

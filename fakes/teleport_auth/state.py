@@ -1,5 +1,6 @@
 """The fake Auth's state: access requests and their workflow, plugin data, access monitoring rules (in
-`monitoring_rules.py`), user traits, expiry, and event publication.
+`monitoring_rules.py`), users (`users.py`), resources (`inventory.py`), reviews (`reviews.py`), expiry, and
+event publication.
 
 Every public method takes the authenticated `Caller`, enforces RBAC through `Policy`, and raises
 `fakes.teleport_auth.errors` classes; none of it touches grpc, so it is unit-testable with an injected clock.
@@ -19,15 +20,19 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
-from sidecar.teleport.wire import authservice_pb2, types_pb2
+from sidecar.teleport.wire import authservice_pb2, types_pb2, users_service_pb2
 
 from .conditions import condition_error as parse_error
 from .errors import AccessDenied, BadParameter, NotFound
+from .inventory import Inventory, Page
 from .monitoring_rules import AccessMonitoringRules, rule_from_def
 from .plugin_data import PluginRecord, check_kind
-from .rbac import Caller, Policy
+from .rbac import Caller, Policy, authorize_admin_action
+from .reviews import ReviewDesk
 from .rule_validation import ConditionCheck
-from .seed import Seed, SeedError
+from .seed import Seed, SeedError, UserDef
+from .seed_resources import KIND_KEYS, ResourceDef
+from .users import UserDirectory, UserMatch, user_to_proto
 from .watch import Fanout
 
 Clock = Callable[[], datetime]
@@ -56,14 +61,21 @@ class AuthState:
         fanout: Fanout | None = None,
         clock: Clock = utc_now,
         condition_error: ConditionCheck = parse_error,
+        cluster_name: str = "",
     ) -> None:
         self.seed = seed
-        self.policy = Policy(seed)
+        self.users = UserDirectory(seed.users)
+        self.policy = Policy(seed, self.users)
+        self.inventory = Inventory(seed.resources)
+        settings = seed.settings
+        self.reviews = ReviewDesk(
+            self.policy, clock, admin_action_mfa=settings.admin_action_mfa, legacy=settings.legacy_review_api
+        )
         self.fanout = fanout if fanout is not None else Fanout()
         self._clock = clock
+        self._cluster_name = cluster_name  # "" (unit tests): resource IDs of any cluster are taken as local
         self._requests: dict[str, types_pb2.AccessRequestV3] = {}
         self._plugin_data: dict[tuple[str, str], PluginRecord] = {}
-        self._traits: dict[str, dict[str, tuple[str, ...]]] = {}  # set through the admin API; else the seed's
         self._changed = asyncio.Event()
         self.rules = AccessMonitoringRules(
             self.policy, self.fanout, clock, condition_error, on_change=self._changed.set
@@ -82,21 +94,31 @@ class AuthState:
     # ----------------------------------------------------------------- access requests
 
     def create_request(self, caller: Caller, req: types_pb2.AccessRequestV3) -> types_pb2.AccessRequestV3:
-        """CreateAccessRequestV2: validate, stamp times and thresholds, store, publish a PUT."""
+        """CreateAccessRequestV2: validate, stamp times and thresholds, store, publish a PUT.
+
+        A resource request (RequestedResourceIDs) names existing resources; without roles it gets the requester's
+        `search_as_roles` that grant access to at least one of them, as Teleport picks them.
+        """
         user = req.Spec.User or caller.user
         if user == caller.user:
             requester_roles = caller.roles
         else:
             self.policy.require(caller, KIND_ACCESS_REQUEST, "create")
+            authorize_admin_action(caller, self.reviews.admin_action_mfa)  # allowed by rules, not by ownership
             requester_roles = self.policy.user_roles(user)
-        if not req.Spec.Roles:
+        resources = [self._requested_resource(rid) for rid in req.Spec.RequestedResourceIDs]
+        roles = list(dict.fromkeys(req.Spec.Roles)) or self._roles_for(requester_roles, resources)
+        if not roles:
             raise BadParameter("access request must specify at least one role")
         if req.Spec.State not in (types_pb2.NONE, types_pb2.PENDING):
             raise BadParameter(f"new access request must be PENDING, got {state_name(req.Spec.State)}")
-        for role in req.Spec.Roles:
+        for role in roles:
             self.policy.role(role)
             if not self.policy.can_request(requester_roles, role):
                 raise AccessDenied(f'user "{user}" can not request role "{role}"')
+        for resource in resources:
+            if not self.policy.labels_allow(roles, resource.kind, resource.labels):
+                raise AccessDenied(f'user "{user}" can not request access to {resource.kind} "{resource.name}"')
 
         now = self._clock()
         settings = self.seed.settings
@@ -106,7 +128,7 @@ class AuthState:
         out.Metadata.Expires.FromDatetime(now + settings.request_ttl)
         spec = out.Spec
         spec.User = user
-        spec.Roles.extend(dict.fromkeys(req.Spec.Roles))
+        spec.Roles.extend(roles)
         spec.State = types_pb2.PENDING
         spec.Created.FromDatetime(now)
         spec.Expires.FromDatetime(now + settings.access_ttl)
@@ -118,6 +140,9 @@ class AuthState:
         spec.LoginHint = req.Spec.LoginHint
         spec.DryRun = req.Spec.DryRun
         spec.SystemAnnotations.CopyFrom(req.Spec.SystemAnnotations)
+        spec.RequestKind = req.Spec.RequestKind
+        if req.Spec.HasField("AssumeStartTime"):
+            spec.AssumeStartTime.CopyFrom(req.Spec.AssumeStartTime)
         thresholds, mapping = self.policy.thresholds_for(requester_roles, spec.Roles)
         for t in thresholds:
             spec.Thresholds.add(Name=t.name, Approve=t.approve, Deny=t.deny)
@@ -142,47 +167,50 @@ class AuthState:
             raise NotFound(f'access request "{request_id}" is not found')
         return req
 
-    def submit_review(self, caller: Caller, submission: types_pb2.AccessReviewSubmission) -> types_pb2.AccessRequestV3:
-        """SubmitAccessReview: record one review per author, resolve by thresholds, publish a PUT."""
-        review = submission.Review
-        author = review.Author or caller.user
-        is_admin = self.policy.is_admin(caller)
-        if author != caller.user and not is_admin:
-            raise AccessDenied(f'user "{caller.user}" cannot submit reviews on behalf of "{author}"')
-        if review.ProposedState == types_pb2.PROMOTED:
-            raise BadParameter("promoting access requests is not supported by access reviews")
-        if review.ProposedState not in (types_pb2.APPROVED, types_pb2.DENIED):
-            raise BadParameter(f"review must propose APPROVED or DENIED, got {state_name(review.ProposedState)}")
-        req = self._lookup(submission.RequestID)
-        if req.Spec.User == author:
-            raise AccessDenied(f'user "{author}" cannot review their own access request')
-        author_roles = caller.roles if author == caller.user else self.policy.user_roles(author)
-        if not self.policy.can_review(author_roles, req.Spec.Roles):
-            raise AccessDenied(f'user "{author}" cannot review requests for roles {", ".join(req.Spec.Roles)}')
-        if req.Spec.State in _RESOLVED:
-            raise BadParameter(f"access request {req.Metadata.Name} is already {state_name(req.Spec.State)}")
-        if any(r.Author == author for r in req.Spec.Reviews):
-            raise AccessDenied(f'user "{author}" has already reviewed this request')
+    def _requested_resource(self, rid: types_pb2.ResourceID) -> ResourceDef:
+        """The resource a requested resource ID names: it must exist (sub-resources only under a Kubernetes
+        cluster, and not checked)."""
+        if not (rid.ClusterName and rid.Kind and rid.Name):
+            raise BadParameter("resource ID needs a cluster name, a kind and a name")
+        if self._cluster_name and rid.ClusterName != self._cluster_name:
+            raise NotFound(f'remote cluster "{rid.ClusterName}" is not found')
+        if rid.SubResourceName and rid.Kind != "kube_cluster":
+            raise BadParameter(f'resource kind "{rid.Kind}" has no sub-resources')
+        if rid.Kind not in KIND_KEYS:
+            raise BadParameter(f'resource kind "{rid.Kind}" is not supported by the fake Auth')
+        return self.inventory.get(rid.Kind, rid.Name)
 
-        stored = req.Spec.Reviews.add()
-        stored.Author = author
-        stored.Roles.extend(review.Roles or req.Spec.Roles)
-        stored.ProposedState = review.ProposedState
-        stored.Reason = review.Reason
-        stored.Created.FromDatetime(self._clock())
-        stored.Annotations.CopyFrom(review.Annotations)
-        stored.ThresholdIndexes.extend(range(len(req.Spec.Thresholds)))
-        resolution = _resolution(req)
-        if resolution != types_pb2.PENDING:
-            req.Spec.State = resolution
-            req.Spec.ResolveReason = review.Reason
-            req.Spec.ResolveAnnotations.CopyFrom(review.Annotations)
+    def _roles_for(self, requester_roles: tuple[str, ...], resources: list[ResourceDef]) -> list[str]:
+        if not resources:
+            return []
+        roles = [
+            role
+            for role in self.policy.search_as_roles(requester_roles)
+            if any(self.policy.labels_allow((role,), r.kind, r.labels) for r in resources)
+        ]
+        if not roles:
+            raise BadParameter(
+                'no roles configured in the "search_as_roles" for this user allow access to at least one requested '
+                "resource"
+            )
+        return roles
+
+    def submit_review(self, caller: Caller, submission: types_pb2.AccessReviewSubmission) -> types_pb2.AccessRequestV3:
+        """SubmitAccessReview (reviews.py has the checks, in Teleport's order): record the review, resolve by
+        thresholds, publish a PUT, audit it. Returns the request after the review."""
+        review = self.reviews.authorize(caller, submission.Review)
+        roles = self.reviews.author_roles(caller, review.Author)
+        req = self._requests.get(submission.RequestID)
+        if req is None:
+            raise NotFound(f'cannot apply review to access request "{submission.RequestID}" (not found)')
+        self.reviews.apply(req, review, roles)
         self.fanout.publish_put(req)
         return _copy(req)
 
     def set_state(self, caller: Caller, setter: authservice_pb2.RequestStateSetter) -> None:
         """SetAccessRequestState (admins): resolve a pending request directly, publish a PUT."""
         self.policy.require(caller, KIND_ACCESS_REQUEST, "update")
+        authorize_admin_action(caller, self.reviews.admin_action_mfa)
         req = self._lookup(setter.ID)
         if req.Spec.User == caller.user:
             raise AccessDenied(f'user "{caller.user}" cannot change the state of their own access request')
@@ -204,6 +232,7 @@ class AuthState:
     def delete_request(self, caller: Caller, request_id: str) -> None:
         """DeleteAccessRequest (admins): remove and publish a DELETE; plugin data stays until it expires."""
         self.policy.require(caller, KIND_ACCESS_REQUEST, "delete")
+        authorize_admin_action(caller, self.reviews.admin_action_mfa)
         self._remove(request_id)
 
     def expire_request(self, request_id: str) -> None:
@@ -317,25 +346,39 @@ class AuthState:
             raise AccessDenied(f'access denied to perform action "read" with secrets on "user" "{name}"')
         if name != caller.user:
             self.policy.require(caller, "user", "read")
-        user = self.policy.user(name)
-        out = types_pb2.UserV2(Kind="user", Version="v2")
-        out.Metadata.Name, out.Metadata.Namespace = user.name, "default"
-        out.Spec.Roles.extend(user.roles)
-        out.Spec.Traits.SetInParent()
-        for key, values in self.user_traits(name).items():
-            out.Spec.Traits.Values[key].Values.extend(values)
-        return out
+        return user_to_proto(self.users.get(name))
+
+    def list_users(
+        self, caller: Caller, request: users_service_pb2.ListUsersRequest
+    ) -> users_service_pb2.ListUsersResponse:
+        """ListUsers (`teleport.users.v1`): `user: list` and `read`, secrets for admins only; paged, filtered."""
+        if request.with_secrets and not self.policy.is_admin(caller):
+            raise AccessDenied('access denied to perform action "read" with secrets on "user"')
+        self.policy.require(caller, "user", "list", "read")
+        match = UserMatch.from_proto(request.filter, legacy=self.reviews.legacy)
+        users, token = self.users.page(request.page_size, request.page_token, match)
+        return users_service_pb2.ListUsersResponse(users=[user_to_proto(u) for u in users], next_page_token=token)
 
     def user_traits(self, name: str) -> Mapping[str, tuple[str, ...]]:
-        """A seeded user's current traits; NotFound for an unknown user."""
-        user = self.policy.user(name)
-        return self._traits.get(name, user.traits)
+        """A user's current traits; NotFound for an unknown user."""
+        return self.users.get(name).traits
 
     def set_user_traits(self, name: str, traits: Mapping[str, Sequence[str]]) -> None:
-        """Replace a seeded user's traits (admin API); NotFound for an unknown user. No watch event: users
-        are not a watched kind here."""
-        self.policy.user(name)
-        self._traits[name] = {key: tuple(values) for key, values in traits.items()}
+        """Replace a user's traits (admin API); NotFound for an unknown user. No watch event: users are not a
+        watched kind here."""
+        self.users.set_traits(name, traits)
+
+    def put_user(self, user: UserDef) -> None:
+        """Create or replace a user (admin API); its roles must exist."""
+        for role in user.roles:
+            self.policy.role(role)
+        self.users.put(user)
+
+    # ----------------------------------------------------------------- resources
+
+    def list_resources(self, caller: Caller, request: authservice_pb2.ListResourcesRequest) -> Page:
+        """ListResources (inventory.py has the rules)."""
+        return self.inventory.list_page(self.policy, caller, request)
 
     # ----------------------------------------------------------------- expiry
 
@@ -385,30 +428,6 @@ def _copy(req: types_pb2.AccessRequestV3) -> types_pb2.AccessRequestV3:
     out = types_pb2.AccessRequestV3()
     out.CopyFrom(req)
     return out
-
-
-def _resolution(req: types_pb2.AccessRequestV3) -> types_pb2.RequestState.ValueType:
-    """Teleport-style threshold evaluation: DENIED once any deny threshold is met; APPROVED once every role
-    has a satisfied threshold set; otherwise still PENDING."""
-    thresholds = req.Spec.Thresholds
-    approvals = [0] * len(thresholds)
-    denials = [0] * len(thresholds)
-    for review in req.Spec.Reviews:
-        for i in review.ThresholdIndexes:
-            if i < len(thresholds):
-                if review.ProposedState == types_pb2.APPROVED:
-                    approvals[i] += 1
-                elif review.ProposedState == types_pb2.DENIED:
-                    denials[i] += 1
-    if any(denials[i] >= t.Deny for i, t in enumerate(thresholds)):
-        return types_pb2.DENIED
-    roles_ok = all(
-        any(all(approvals[i] >= thresholds[i].Approve for i in s.Indexes) for s in sets.Sets)
-        for sets in req.Spec.RoleThresholdMapping.values()
-    )
-    if req.Spec.RoleThresholdMapping and roles_ok:
-        return types_pb2.APPROVED
-    return types_pb2.PENDING
 
 
 def _matches_filter(

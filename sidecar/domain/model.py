@@ -56,6 +56,15 @@ class AccessRequest:
     # When the access would end (Teleport's Expiry(): Spec.ResourceExpiry, else Metadata.Expires); routing
     # conditions read it as `access_request.spec.expiry`.
     expiry: datetime | None = None
+    # How many approvals resolve the request (its review thresholds, every approval counting toward each); None
+    # when the thresholds cannot tell (none on the request, or threshold filters that pick which reviews count).
+    approvals_required: int | None = None
+    # Spec.MaxDuration: the latest time the granted access may last until (an absolute time, not a duration).
+    max_duration: datetime | None = None
+    # Spec.AssumeStartTime: when the granted roles can first be used (None: as soon as approved).
+    assume_start_time: datetime | None = None
+    # Spec.RequestKind is LONG_TERM (access granted through an access list): never reviewed from chat.
+    long_term: bool = False
 
 
 class EventOp(enum.Enum):

@@ -2,15 +2,16 @@
 
 The engine (decide, the Engine, the dispatcher, the reconcile) depends only on these protocols:
 PluginDataStore, RoleLookup, RuleSource and TraitsLookup (`sidecar/teleport/client.py`), RequestSource
-(`sidecar/teleport/requests.py`), ChatPort (`sidecar/mattermost/bot.py`); telemetry has its own port in
-`telemetry.py`. Conformance is checked by mypy where `sidecar/app.py` wires them together.
+(`sidecar/teleport/requests.py`), ResourceNames (`sidecar/teleport/inventory.py`), ChatPort
+(`sidecar/mattermost/bot.py`); telemetry has its own port in `telemetry.py`. Conformance is checked by mypy
+where `sidecar/app.py` wires them together.
 
 Errors crossing a port are the classes in `sidecar/domain/errors.py`, never grpc or aiohttp exceptions.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -105,4 +106,12 @@ class RequestSource(Protocol):
         """Every request, fetched a page at a time as the caller iterates. Raises TransientError when the listing is
         unavailable; an iteration cut short by an error may be started over, since handling a request twice is safe.
         """
+        ...
+
+
+class ResourceNames(Protocol):
+    """Friendly names of requested resources (a node's hostname, an app's or database's name), for the rich style."""
+
+    async def friendly_names(self, resource_ids: Sequence[str]) -> dict[str, str]:
+        """Resource id → friendly name, for those that have one and the plugin may read; the others are left out."""
         ...

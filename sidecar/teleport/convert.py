@@ -3,6 +3,9 @@
 Wire facts applied here (upstream `api/proto/teleport/legacy/types/types.proto` and Go's protobuf conventions):
 * a Timestamp that is absent, or holds Go's zero time (seconds == -62135596800), means "unset";
 * resource IDs are shown as Teleport's canonical `/<cluster>/<kind>/<name>[/<sub-resource>]`;
+* the approvals a request needs come from its thresholds as Teleport evaluates them: a requested role is approved
+  when each of its threshold sets (RoleThresholdMapping) has a threshold whose `Approve` count is met (an
+  `Approve` of 0 never is), and the request when every role is;
 * `wrappers.LabelValues` is Go's `map[string][]string`;
 * an access monitoring rule (`teleport.accessmonitoringrules.v1`) arrives whole in a PUT (Event #54) and as a
   bare `ResourceHeader` (#2) in a DELETE; its `kind` must be `access_monitoring_rule` (the Go plugin rejects
@@ -128,7 +131,36 @@ def access_request_from_proto(message: types_pb2.AccessRequestV3) -> AccessReque
         created=timestamp_to_datetime(spec.Created) if spec.HasField("Created") else None,
         expires=timestamp_to_datetime(spec.Expires) if spec.HasField("Expires") else None,
         expiry=_access_expiry(message),
+        approvals_required=approvals_required(spec),
+        max_duration=timestamp_to_datetime(spec.MaxDuration) if spec.HasField("MaxDuration") else None,
+        assume_start_time=timestamp_to_datetime(spec.AssumeStartTime) if spec.HasField("AssumeStartTime") else None,
+        long_term=spec.RequestKind == types_pb2.LONG_TERM,
     )
+
+
+def approvals_required(spec: types_pb2.AccessRequestSpecV3) -> int | None:
+    """The approvals that resolve a request, counting each approval toward every threshold; None when unknown.
+
+    Per role, each threshold set needs as many approvals as its easiest threshold, and the role as many as its
+    hardest set; the request needs what its hardest role does. Unknown: no thresholds or no role mapping, an
+    index out of range, a set no approval can satisfy, or a threshold with a filter (only some reviews count).
+    """
+    thresholds = spec.Thresholds
+    if not thresholds or not spec.RoleThresholdMapping:
+        return None
+    needed = 0
+    for sets in spec.RoleThresholdMapping.values():
+        for index_set in sets.Sets:
+            counts = []
+            for index in index_set.Indexes:
+                if index >= len(thresholds) or thresholds[index].Filter:
+                    return None
+                if thresholds[index].Approve:
+                    counts.append(thresholds[index].Approve)
+            if not counts:
+                return None
+            needed = max(needed, min(counts))
+    return needed or None
 
 
 def _access_expiry(message: types_pb2.AccessRequestV3) -> datetime | None:
@@ -140,7 +172,8 @@ def _access_expiry(message: types_pb2.AccessRequestV3) -> datetime | None:
     return timestamp_to_datetime(message.Metadata.Expires) if message.Metadata.HasField("Expires") else None
 
 
-def _parse_resource_id(text: str) -> types_pb2.ResourceID:
+def resource_id_from_string(text: str) -> types_pb2.ResourceID:
+    """Teleport's `/<cluster>/<kind>/<name>[/<sub-resource>]` → types.ResourceID; ConversionError otherwise."""
     parts = text.split("/", 4)
     if len(parts) < 4 or parts[0] != "" or not all(parts[1:4]):
         raise ConversionError(f"resource id {text!r} is not /<cluster>/<kind>/<name>")
@@ -160,12 +193,23 @@ def access_request_to_proto(request: AccessRequest) -> types_pb2.AccessRequestV3
         ResolveReason=request.resolve_reason,
         Reviews=[review_to_proto(r) for r in request.reviews],
         SuggestedReviewers=list(request.suggested_reviewers),
-        RequestedResourceIDs=[_parse_resource_id(r) for r in request.resources],
+        RequestedResourceIDs=[resource_id_from_string(r) for r in request.resources],
     )
     if request.system_annotations:
         spec.SystemAnnotations.CopyFrom(dict_to_label_values(request.system_annotations))
     if request.expiry is not None:
         spec.ResourceExpiry.CopyFrom(datetime_to_timestamp(request.expiry))
+    if request.approvals_required is not None:
+        # One threshold every role maps to: the simplest thresholds that need that many approvals.
+        spec.Thresholds.add(Name="default", Approve=request.approvals_required, Deny=1)
+        for role in request.roles:
+            spec.RoleThresholdMapping[role].Sets.add(Indexes=[0])
+    if request.max_duration is not None:
+        spec.MaxDuration.CopyFrom(datetime_to_timestamp(request.max_duration))
+    if request.assume_start_time is not None:
+        spec.AssumeStartTime.CopyFrom(datetime_to_timestamp(request.assume_start_time))
+    if request.long_term:
+        spec.RequestKind = types_pb2.LONG_TERM
     return types_pb2.AccessRequestV3(
         Kind=KIND_ACCESS_REQUEST,
         Version=ACCESS_REQUEST_VERSION,

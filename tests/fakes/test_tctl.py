@@ -1,5 +1,6 @@
-"""`python -m fakes.tctl` against `serve` as a subprocess: the sign + tctl walk create → review → approve, and
-access monitoring rules through `create [-f]`, `get` and `rm` with Teleport's YAML."""
+"""`python -m fakes.tctl` against `serve` as a subprocess: the sign + tctl walk create → review → approve, resource
+requests (`create --resource`), and access monitoring rules through `create [-f]`, `get` and `rm` with Teleport's
+YAML."""
 
 from __future__ import annotations
 
@@ -255,3 +256,38 @@ def test_rules_refusals_and_bad_files(run_tctl: Callable[..., tuple[int, str, st
     assert status == 1 and "expected access_monitoring_rule/NAME" in err
     status, _, err = run_tctl("admin", "get", "role/editor")
     assert status == 1 and "resource kind 'role' is not supported here" in err
+
+
+NODE_DB = "5e0c8a7e-2c3b-4f41-9a8e-0d9b7c1f4a21"  # the default seed's db-1.prod.internal
+
+
+def test_resource_requests(as_user: Tctl) -> None:
+    node = f"/cli.example.com/node/{NODE_DB}"
+    status, created, err = as_user(
+        "requester@example.com", "create", "--resource", node, "--resource", "/cli.example.com/app/grafana",
+        "--reason", "debug prod",
+    )
+    assert status == 0, err
+    assert created["roles"] == ["resource-access"] and created["state"] == "PENDING"
+    assert created["resources"] == [node, "/cli.example.com/app/grafana"]
+    status, full, _ = as_user("admin", "get", created["id"])
+    first = full["Spec"]["RequestedResourceIDs"][0]
+    assert first == {"ClusterName": "cli.example.com", "Kind": "node", "Name": NODE_DB}
+
+    status, both, _ = as_user("requester@example.com", "create", "--roles", "resource-access", "--resource", node,
+                              "--long-term")
+    assert status == 0 and both["resources"] == [node]
+    status, full, _ = as_user("admin", "get", both["id"])
+    assert full["Spec"]["RequestKind"] == "LONG_TERM"
+
+    status, _, err = as_user("requester@example.com", "create", "--resource", "/cli.example.com/node/missing")
+    assert status == 1 and err == 'error: CreateAccessRequestV2: NOT_FOUND: node "missing" is not found\n'
+    status, _, err = as_user("requester@example.com", "create")
+    assert status == 1 and "must specify at least one role" in err
+
+
+def test_a_malformed_resource_id_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        tctl.main(["--addr", "127.0.0.1:1", "--identity", "x", "requests", "create", "--resource", "node/n1"])
+    assert exited.value.code == 2
+    assert "is not /<cluster>/<kind>/<name>" in capsys.readouterr().err

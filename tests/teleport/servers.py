@@ -201,6 +201,9 @@ class AuthServicer(authservice_pb2_grpc.AuthServiceServicer):
         role.Spec.Allow.Logins.extend(self.state.roles[request.Name])
         return role
 
+    async def ListResources(self, request: Any, context: Any) -> authservice_pb2.ListResourcesResponse:
+        await abort(context, grpc.StatusCode.UNIMPLEMENTED, "ListResources is served by the fake Auth only")
+
 
 class UsersServicer(users_service_pb2_grpc.UsersServiceServicer):
     """teleport.users.v1.UsersService/GetUser, in memory."""
@@ -215,6 +218,9 @@ class UsersServicer(users_service_pb2_grpc.UsersServiceServicer):
         user.Metadata.Name = request.name
         user.Spec.Roles.extend(self.state.users[request.name])
         return users_service_pb2.GetUserResponse(user=user)
+
+    async def ListUsers(self, request: Any, context: Any) -> users_service_pb2.ListUsersResponse:
+        await abort(context, grpc.StatusCode.UNIMPLEMENTED, "ListUsers is served by the fake Auth only")
 
 
 @contextlib.asynccontextmanager

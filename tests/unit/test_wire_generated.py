@@ -50,7 +50,7 @@ def test_method_paths_match_teleport() -> None:
     assert set(auth.methods_by_name) == {
         "Ping", "WatchEvents", "GetPluginData", "UpdatePluginData", "CreateAccessRequestV2",
         "DeleteAccessRequest", "SetAccessRequestState", "SubmitAccessReview", "ListAccessRequests",
-        "GetAccessRequestsV2", "GetRole",
+        "GetAccessRequestsV2", "GetRole", "ListResources",
     }
     users = users_service_pb2.DESCRIPTOR.services_by_name["UsersService"]
     assert users.full_name == "teleport.users.v1.UsersService"

@@ -317,3 +317,139 @@ class GetRoleRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetRoleRequest: _TypeAlias = GetRoleRequest  # noqa: Y015
+
+@_typing.final
+class ListResourcesRequest(_message.Message):
+    """SortBy (8) and WindowsDesktopFilter (10) are left out: the plugin sets neither."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    RESOURCETYPE_FIELD_NUMBER: _builtins.int
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    STARTKEY_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
+    PREDICATEEXPRESSION_FIELD_NUMBER: _builtins.int
+    SEARCHKEYWORDS_FIELD_NUMBER: _builtins.int
+    NEEDTOTALCOUNT_FIELD_NUMBER: _builtins.int
+    USESEARCHASROLES_FIELD_NUMBER: _builtins.int
+    USEPREVIEWASROLES_FIELD_NUMBER: _builtins.int
+    INCLUDELOGINS_FIELD_NUMBER: _builtins.int
+    ResourceType: _builtins.str
+    """node, app_server, db_server, kube_server, ... (not the leaf kinds app, db, kube_cluster)."""
+    Namespace: _builtins.str
+    Limit: _builtins.int
+    StartKey: _builtins.str
+    PredicateExpression: _builtins.str
+    NeedTotalCount: _builtins.bool
+    UseSearchAsRoles: _builtins.bool
+    UsePreviewAsRoles: _builtins.bool
+    IncludeLogins: _builtins.bool
+    @_builtins.property
+    def Labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def SearchKeywords(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        ResourceType: _builtins.str = ...,
+        Namespace: _builtins.str = ...,
+        Limit: _builtins.int = ...,
+        StartKey: _builtins.str = ...,
+        Labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        PredicateExpression: _builtins.str = ...,
+        SearchKeywords: _abc.Iterable[_builtins.str] | None = ...,
+        NeedTotalCount: _builtins.bool = ...,
+        UseSearchAsRoles: _builtins.bool = ...,
+        UsePreviewAsRoles: _builtins.bool = ...,
+        IncludeLogins: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["IncludeLogins", b"IncludeLogins", "Labels", b"Labels", "Limit", b"Limit", "Namespace", b"Namespace", "NeedTotalCount", b"NeedTotalCount", "PredicateExpression", b"PredicateExpression", "ResourceType", b"ResourceType", "SearchKeywords", b"SearchKeywords", "StartKey", b"StartKey", "UsePreviewAsRoles", b"UsePreviewAsRoles", "UseSearchAsRoles", b"UseSearchAsRoles"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListResourcesRequest: _TypeAlias = ListResourcesRequest  # noqa: Y015
+
+@_typing.final
+class ListResourcesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESOURCES_FIELD_NUMBER: _builtins.int
+    NEXTKEY_FIELD_NUMBER: _builtins.int
+    TOTALCOUNT_FIELD_NUMBER: _builtins.int
+    NextKey: _builtins.str
+    TotalCount: _builtins.int
+    @_builtins.property
+    def Resources(self) -> _containers.RepeatedCompositeFieldContainer[Global___PaginatedResource]: ...
+    def __init__(
+        self,
+        *,
+        Resources: _abc.Iterable[Global___PaginatedResource] | None = ...,
+        NextKey: _builtins.str = ...,
+        TotalCount: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["NextKey", b"NextKey", "Resources", b"Resources", "TotalCount", b"TotalCount"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListResourcesResponse: _TypeAlias = ListResourcesResponse  # noqa: Y015
+
+@_typing.final
+class PaginatedResource(_message.Message):
+    """Only the members an access-request plugin meets; the others (5, 6, 8, 9, 10, 12, 15, 16) are left out."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATABASESERVER_FIELD_NUMBER: _builtins.int
+    APPSERVER_FIELD_NUMBER: _builtins.int
+    NODE_FIELD_NUMBER: _builtins.int
+    KUBERNETESSERVER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def DatabaseServer(self) -> _types_pb2.DatabaseServerV3: ...
+    @_builtins.property
+    def AppServer(self) -> _types_pb2.AppServerV3: ...
+    @_builtins.property
+    def Node(self) -> _types_pb2.ServerV2: ...
+    @_builtins.property
+    def KubernetesServer(self) -> _types_pb2.KubernetesServerV3: ...
+    def __init__(
+        self,
+        *,
+        DatabaseServer: _types_pb2.DatabaseServerV3 | None = ...,
+        AppServer: _types_pb2.AppServerV3 | None = ...,
+        Node: _types_pb2.ServerV2 | None = ...,
+        KubernetesServer: _types_pb2.KubernetesServerV3 | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["AppServer", b"AppServer", "DatabaseServer", b"DatabaseServer", "KubernetesServer", b"KubernetesServer", "Node", b"Node", "resource", b"resource"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["AppServer", b"AppServer", "DatabaseServer", b"DatabaseServer", "KubernetesServer", b"KubernetesServer", "Node", b"Node", "resource", b"resource"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_resource: _TypeAlias = _typing.Literal["DatabaseServer", "AppServer", "Node", "KubernetesServer"]  # noqa: Y015
+    _WhichOneofArgType_resource: _TypeAlias = _typing.Literal["resource", b"resource"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_resource) -> _WhichOneofReturnType_resource | None: ...
+
+Global___PaginatedResource: _TypeAlias = PaginatedResource  # noqa: Y015

@@ -92,6 +92,11 @@ class AuthServiceStub:
                 request_serializer=sidecar_dot_teleport_dot_wire_dot_authservice__pb2.GetRoleRequest.SerializeToString,
                 response_deserializer=sidecar_dot_teleport_dot_wire_dot_types__pb2.RoleV6.FromString,
                 _registered_method=True)
+        self.ListResources = channel.unary_unary(
+                '/proto.AuthService/ListResources',
+                request_serializer=sidecar_dot_teleport_dot_wire_dot_authservice__pb2.ListResourcesRequest.SerializeToString,
+                response_deserializer=sidecar_dot_teleport_dot_wire_dot_authservice__pb2.ListResourcesResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -163,6 +168,12 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListResources(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -220,6 +231,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.GetRole,
                     request_deserializer=sidecar_dot_teleport_dot_wire_dot_authservice__pb2.GetRoleRequest.FromString,
                     response_serializer=sidecar_dot_teleport_dot_wire_dot_types__pb2.RoleV6.SerializeToString,
+            ),
+            'ListResources': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListResources,
+                    request_deserializer=sidecar_dot_teleport_dot_wire_dot_authservice__pb2.ListResourcesRequest.FromString,
+                    response_serializer=sidecar_dot_teleport_dot_wire_dot_authservice__pb2.ListResourcesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -519,6 +535,33 @@ class AuthService:
             '/proto.AuthService/GetRole',
             sidecar_dot_teleport_dot_wire_dot_authservice__pb2.GetRoleRequest.SerializeToString,
             sidecar_dot_teleport_dot_wire_dot_types__pb2.RoleV6.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListResources(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proto.AuthService/ListResources',
+            sidecar_dot_teleport_dot_wire_dot_authservice__pb2.ListResourcesRequest.SerializeToString,
+            sidecar_dot_teleport_dot_wire_dot_authservice__pb2.ListResourcesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -47,6 +47,7 @@ class AuthServiceStub:
     ListAccessRequests: _grpc.UnaryUnaryMultiCallable[_authservice_pb2.ListAccessRequestsRequest, _authservice_pb2.ListAccessRequestsResponse]
     GetAccessRequestsV2: _grpc.UnaryStreamMultiCallable[_types_pb2.AccessRequestFilter, _types_pb2.AccessRequestV3]
     GetRole: _grpc.UnaryUnaryMultiCallable[_authservice_pb2.GetRoleRequest, _types_pb2.RoleV6]
+    ListResources: _grpc.UnaryUnaryMultiCallable[_authservice_pb2.ListResourcesRequest, _authservice_pb2.ListResourcesResponse]
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
@@ -62,6 +63,7 @@ class AuthServiceAsyncStub(AuthServiceStub):
     ListAccessRequests: _aio.UnaryUnaryMultiCallable[_authservice_pb2.ListAccessRequestsRequest, _authservice_pb2.ListAccessRequestsResponse]  # type: ignore[assignment]
     GetAccessRequestsV2: _aio.UnaryStreamMultiCallable[_types_pb2.AccessRequestFilter, _types_pb2.AccessRequestV3]  # type: ignore[assignment]
     GetRole: _aio.UnaryUnaryMultiCallable[_authservice_pb2.GetRoleRequest, _types_pb2.RoleV6]  # type: ignore[assignment]
+    ListResources: _aio.UnaryUnaryMultiCallable[_authservice_pb2.ListResourcesRequest, _authservice_pb2.ListResourcesResponse]  # type: ignore[assignment]
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -140,5 +142,12 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _authservice_pb2.GetRoleRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_types_pb2.RoleV6, _abc.Awaitable[_types_pb2.RoleV6]]: ...
+
+    @_abc_1.abstractmethod
+    def ListResources(
+        self,
+        request: _authservice_pb2.ListResourcesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_authservice_pb2.ListResourcesResponse, _abc.Awaitable[_authservice_pb2.ListResourcesResponse]]: ...
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

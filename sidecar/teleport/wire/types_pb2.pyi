@@ -44,6 +44,23 @@ DENIED: RequestState.ValueType  # 3
 PROMOTED: RequestState.ValueType  # 4
 Global___RequestState: _TypeAlias = RequestState  # noqa: Y015
 
+class _AccessRequestKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AccessRequestKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AccessRequestKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    UNDEFINED: _AccessRequestKind.ValueType  # 0
+    SHORT_TERM: _AccessRequestKind.ValueType  # 1
+    LONG_TERM: _AccessRequestKind.ValueType  # 2
+
+class AccessRequestKind(_AccessRequestKind, metaclass=_AccessRequestKindEnumTypeWrapper): ...
+
+UNDEFINED: AccessRequestKind.ValueType  # 0
+SHORT_TERM: AccessRequestKind.ValueType  # 1
+LONG_TERM: AccessRequestKind.ValueType  # 2
+Global___AccessRequestKind: _TypeAlias = AccessRequestKind  # noqa: Y015
+
 class _AccessRequestScope:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -334,12 +351,15 @@ class AccessRequestSpecV3(_message.Message):
     SESSIONTTL_FIELD_NUMBER: _builtins.int
     ASSUMESTARTTIME_FIELD_NUMBER: _builtins.int
     RESOURCEEXPIRY_FIELD_NUMBER: _builtins.int
+    REQUESTKIND_FIELD_NUMBER: _builtins.int
     User: _builtins.str
     State: Global___RequestState.ValueType
     RequestReason: _builtins.str
     ResolveReason: _builtins.str
     LoginHint: _builtins.str
     DryRun: _builtins.bool
+    RequestKind: Global___AccessRequestKind.ValueType
+    """Not in 18.0.0: added with long-term (access list) requests; in-chat review refuses LONG_TERM."""
     @_builtins.property
     def Roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -393,10 +413,11 @@ class AccessRequestSpecV3(_message.Message):
         SessionTTL: _timestamp_pb2.Timestamp | None = ...,
         AssumeStartTime: _timestamp_pb2.Timestamp | None = ...,
         ResourceExpiry: _timestamp_pb2.Timestamp | None = ...,
+        RequestKind: Global___AccessRequestKind.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["AssumeStartTime", b"AssumeStartTime", "Created", b"Created", "Expires", b"Expires", "MaxDuration", b"MaxDuration", "ResolveAnnotations", b"ResolveAnnotations", "ResourceExpiry", b"ResourceExpiry", "SessionTTL", b"SessionTTL", "SystemAnnotations", b"SystemAnnotations"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["AssumeStartTime", b"AssumeStartTime", "Created", b"Created", "DryRun", b"DryRun", "Expires", b"Expires", "LoginHint", b"LoginHint", "MaxDuration", b"MaxDuration", "RequestReason", b"RequestReason", "RequestedResourceIDs", b"RequestedResourceIDs", "ResolveAnnotations", b"ResolveAnnotations", "ResolveReason", b"ResolveReason", "ResourceExpiry", b"ResourceExpiry", "Reviews", b"Reviews", "RoleThresholdMapping", b"RoleThresholdMapping", "Roles", b"Roles", "SessionTTL", b"SessionTTL", "State", b"State", "SuggestedReviewers", b"SuggestedReviewers", "SystemAnnotations", b"SystemAnnotations", "Thresholds", b"Thresholds", "User", b"User"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["AssumeStartTime", b"AssumeStartTime", "Created", b"Created", "DryRun", b"DryRun", "Expires", b"Expires", "LoginHint", b"LoginHint", "MaxDuration", b"MaxDuration", "RequestKind", b"RequestKind", "RequestReason", b"RequestReason", "RequestedResourceIDs", b"RequestedResourceIDs", "ResolveAnnotations", b"ResolveAnnotations", "ResolveReason", b"ResolveReason", "ResourceExpiry", b"ResourceExpiry", "Reviews", b"Reviews", "RoleThresholdMapping", b"RoleThresholdMapping", "Roles", b"Roles", "SessionTTL", b"SessionTTL", "State", b"State", "SuggestedReviewers", b"SuggestedReviewers", "SystemAnnotations", b"SystemAnnotations", "Thresholds", b"Thresholds", "User", b"User"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -510,9 +531,16 @@ class AccessReview(_message.Message):
     ANNOTATIONS_FIELD_NUMBER: _builtins.int
     THRESHOLDINDEXES_FIELD_NUMBER: _builtins.int
     ASSUMESTARTTIME_FIELD_NUMBER: _builtins.int
+    SUBMITTEDBY_FIELD_NUMBER: _builtins.int
+    SUBMITTED_ON_BEHALF_OF_AUTHOR_FIELD_NUMBER: _builtins.int
     Author: _builtins.str
     ProposedState: Global___RequestState.ValueType
     Reason: _builtins.str
+    SubmittedBy: _builtins.str
+    """Reviews submitted for another user (not in 18.0.0): Auth fills SubmittedBy with the caller; clients set
+    only submitted_on_behalf_of_author and never SubmittedBy.
+    """
+    submitted_on_behalf_of_author: _builtins.bool
     @_builtins.property
     def Roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -534,10 +562,12 @@ class AccessReview(_message.Message):
         Annotations: _wrappers_pb2.LabelValues | None = ...,
         ThresholdIndexes: _abc.Iterable[_builtins.int] | None = ...,
         AssumeStartTime: _timestamp_pb2.Timestamp | None = ...,
+        SubmittedBy: _builtins.str = ...,
+        submitted_on_behalf_of_author: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["Annotations", b"Annotations", "AssumeStartTime", b"AssumeStartTime", "Created", b"Created"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["Annotations", b"Annotations", "AssumeStartTime", b"AssumeStartTime", "Author", b"Author", "Created", b"Created", "ProposedState", b"ProposedState", "Reason", b"Reason", "Roles", b"Roles", "ThresholdIndexes", b"ThresholdIndexes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["Annotations", b"Annotations", "AssumeStartTime", b"AssumeStartTime", "Author", b"Author", "Created", b"Created", "ProposedState", b"ProposedState", "Reason", b"Reason", "Roles", b"Roles", "SubmittedBy", b"SubmittedBy", "ThresholdIndexes", b"ThresholdIndexes", "submitted_on_behalf_of_author", b"submitted_on_behalf_of_author"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -878,20 +908,57 @@ class RoleConditions(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     LOGINS_FIELD_NUMBER: _builtins.int
+    REVIEWREQUESTS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def Logins(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def ReviewRequests(self) -> Global___AccessReviewConditions: ...
     def __init__(
         self,
         *,
         Logins: _abc.Iterable[_builtins.str] | None = ...,
+        ReviewRequests: Global___AccessReviewConditions | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ReviewRequests", b"ReviewRequests"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["Logins", b"Logins"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["Logins", b"Logins", "ReviewRequests", b"ReviewRequests"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RoleConditions: _TypeAlias = RoleConditions  # noqa: Y015
+
+@_typing.final
+class AccessReviewConditions(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROLES_FIELD_NUMBER: _builtins.int
+    WHERE_FIELD_NUMBER: _builtins.int
+    PREVIEWASROLES_FIELD_NUMBER: _builtins.int
+    SUBMITFORUSERS_FIELD_NUMBER: _builtins.int
+    Where: _builtins.str
+    @_builtins.property
+    def Roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def PreviewAsRoles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def SubmitForUsers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Not in 18.0.0: the users whose reviews a plugin may submit ("*" for anyone)."""
+
+    def __init__(
+        self,
+        *,
+        Roles: _abc.Iterable[_builtins.str] | None = ...,
+        Where: _builtins.str = ...,
+        PreviewAsRoles: _abc.Iterable[_builtins.str] | None = ...,
+        SubmitForUsers: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["PreviewAsRoles", b"PreviewAsRoles", "Roles", b"Roles", "SubmitForUsers", b"SubmitForUsers", "Where", b"Where"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AccessReviewConditions: _TypeAlias = AccessReviewConditions  # noqa: Y015
 
 @_typing.final
 class UserV2(_message.Message):
@@ -949,3 +1016,439 @@ class UserSpecV2(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UserSpecV2: _TypeAlias = UserSpecV2  # noqa: Y015
+
+@_typing.final
+class UserFilter(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEARCHKEYWORDS_FIELD_NUMBER: _builtins.int
+    SKIPSYSTEMUSERS_FIELD_NUMBER: _builtins.int
+    TRAITS_FIELD_NUMBER: _builtins.int
+    SkipSystemUsers: _builtins.bool
+    """Fields 2 and 3 are not in 18.0.0, whose Auth ignores them (and then lists every user)."""
+    @_builtins.property
+    def SearchKeywords(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def Traits(self) -> _wrappers_pb2.LabelValues: ...
+    def __init__(
+        self,
+        *,
+        SearchKeywords: _abc.Iterable[_builtins.str] | None = ...,
+        SkipSystemUsers: _builtins.bool = ...,
+        Traits: _wrappers_pb2.LabelValues | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["Traits", b"Traits"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["SearchKeywords", b"SearchKeywords", "SkipSystemUsers", b"SkipSystemUsers", "Traits", b"Traits"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UserFilter: _TypeAlias = UserFilter  # noqa: Y015
+
+@_typing.final
+class ServerV2(_message.Message):
+    """Resources an access request can name (ListResources answers with them). Only the fields the fake serves
+    and the plugin reads; Kind, SubKind, Version, Metadata and Spec keep Teleport's numbers 1 to 5.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    SUBKIND_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    SPEC_FIELD_NUMBER: _builtins.int
+    Kind: _builtins.str
+    SubKind: _builtins.str
+    Version: _builtins.str
+    @_builtins.property
+    def Metadata(self) -> Global___Metadata: ...
+    @_builtins.property
+    def Spec(self) -> Global___ServerSpecV2: ...
+    def __init__(
+        self,
+        *,
+        Kind: _builtins.str = ...,
+        SubKind: _builtins.str = ...,
+        Version: _builtins.str = ...,
+        Metadata: Global___Metadata | None = ...,
+        Spec: Global___ServerSpecV2 | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["Metadata", b"Metadata", "Spec", b"Spec"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["Kind", b"Kind", "Metadata", b"Metadata", "Spec", b"Spec", "SubKind", b"SubKind", "Version", b"Version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ServerV2: _TypeAlias = ServerV2  # noqa: Y015
+
+@_typing.final
+class ServerSpecV2(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ADDR_FIELD_NUMBER: _builtins.int
+    HOSTNAME_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    Addr: _builtins.str
+    Hostname: _builtins.str
+    Version: _builtins.str
+    def __init__(
+        self,
+        *,
+        Addr: _builtins.str = ...,
+        Hostname: _builtins.str = ...,
+        Version: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["Addr", b"Addr", "Hostname", b"Hostname", "Version", b"Version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ServerSpecV2: _TypeAlias = ServerSpecV2  # noqa: Y015
+
+@_typing.final
+class AppServerV3(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    SUBKIND_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    SPEC_FIELD_NUMBER: _builtins.int
+    Kind: _builtins.str
+    SubKind: _builtins.str
+    Version: _builtins.str
+    @_builtins.property
+    def Metadata(self) -> Global___Metadata: ...
+    @_builtins.property
+    def Spec(self) -> Global___AppServerSpecV3: ...
+    def __init__(
+        self,
+        *,
+        Kind: _builtins.str = ...,
+        SubKind: _builtins.str = ...,
+        Version: _builtins.str = ...,
+        Metadata: Global___Metadata | None = ...,
+        Spec: Global___AppServerSpecV3 | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["Metadata", b"Metadata", "Spec", b"Spec"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["Kind", b"Kind", "Metadata", b"Metadata", "Spec", b"Spec", "SubKind", b"SubKind", "Version", b"Version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AppServerV3: _TypeAlias = AppServerV3  # noqa: Y015
+
+@_typing.final
+class AppServerSpecV3(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    HOSTNAME_FIELD_NUMBER: _builtins.int
+    HOSTID_FIELD_NUMBER: _builtins.int
+    APP_FIELD_NUMBER: _builtins.int
+    Version: _builtins.str
+    Hostname: _builtins.str
+    HostID: _builtins.str
+    @_builtins.property
+    def App(self) -> Global___AppV3: ...
+    def __init__(
+        self,
+        *,
+        Version: _builtins.str = ...,
+        Hostname: _builtins.str = ...,
+        HostID: _builtins.str = ...,
+        App: Global___AppV3 | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["App", b"App"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["App", b"App", "HostID", b"HostID", "Hostname", b"Hostname", "Version", b"Version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AppServerSpecV3: _TypeAlias = AppServerSpecV3  # noqa: Y015
+
+@_typing.final
+class AppV3(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    SUBKIND_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    SPEC_FIELD_NUMBER: _builtins.int
+    Kind: _builtins.str
+    SubKind: _builtins.str
+    Version: _builtins.str
+    @_builtins.property
+    def Metadata(self) -> Global___Metadata: ...
+    @_builtins.property
+    def Spec(self) -> Global___AppSpecV3: ...
+    def __init__(
+        self,
+        *,
+        Kind: _builtins.str = ...,
+        SubKind: _builtins.str = ...,
+        Version: _builtins.str = ...,
+        Metadata: Global___Metadata | None = ...,
+        Spec: Global___AppSpecV3 | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["Metadata", b"Metadata", "Spec", b"Spec"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["Kind", b"Kind", "Metadata", b"Metadata", "Spec", b"Spec", "SubKind", b"SubKind", "Version", b"Version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AppV3: _TypeAlias = AppV3  # noqa: Y015
+
+@_typing.final
+class AppSpecV3(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    URI_FIELD_NUMBER: _builtins.int
+    PUBLICADDR_FIELD_NUMBER: _builtins.int
+    URI: _builtins.str
+    PublicAddr: _builtins.str
+    def __init__(
+        self,
+        *,
+        URI: _builtins.str = ...,
+        PublicAddr: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["PublicAddr", b"PublicAddr", "URI", b"URI"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AppSpecV3: _TypeAlias = AppSpecV3  # noqa: Y015
+
+@_typing.final
+class DatabaseServerV3(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    SUBKIND_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    SPEC_FIELD_NUMBER: _builtins.int
+    Kind: _builtins.str
+    SubKind: _builtins.str
+    Version: _builtins.str
+    @_builtins.property
+    def Metadata(self) -> Global___Metadata: ...
+    @_builtins.property
+    def Spec(self) -> Global___DatabaseServerSpecV3: ...
+    def __init__(
+        self,
+        *,
+        Kind: _builtins.str = ...,
+        SubKind: _builtins.str = ...,
+        Version: _builtins.str = ...,
+        Metadata: Global___Metadata | None = ...,
+        Spec: Global___DatabaseServerSpecV3 | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["Metadata", b"Metadata", "Spec", b"Spec"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["Kind", b"Kind", "Metadata", b"Metadata", "Spec", b"Spec", "SubKind", b"SubKind", "Version", b"Version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DatabaseServerV3: _TypeAlias = DatabaseServerV3  # noqa: Y015
+
+@_typing.final
+class DatabaseServerSpecV3(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    HOSTNAME_FIELD_NUMBER: _builtins.int
+    HOSTID_FIELD_NUMBER: _builtins.int
+    DATABASE_FIELD_NUMBER: _builtins.int
+    Version: _builtins.str
+    Hostname: _builtins.str
+    HostID: _builtins.str
+    @_builtins.property
+    def Database(self) -> Global___DatabaseV3: ...
+    def __init__(
+        self,
+        *,
+        Version: _builtins.str = ...,
+        Hostname: _builtins.str = ...,
+        HostID: _builtins.str = ...,
+        Database: Global___DatabaseV3 | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["Database", b"Database"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["Database", b"Database", "HostID", b"HostID", "Hostname", b"Hostname", "Version", b"Version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DatabaseServerSpecV3: _TypeAlias = DatabaseServerSpecV3  # noqa: Y015
+
+@_typing.final
+class DatabaseV3(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    SUBKIND_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    SPEC_FIELD_NUMBER: _builtins.int
+    Kind: _builtins.str
+    SubKind: _builtins.str
+    Version: _builtins.str
+    @_builtins.property
+    def Metadata(self) -> Global___Metadata: ...
+    @_builtins.property
+    def Spec(self) -> Global___DatabaseSpecV3: ...
+    def __init__(
+        self,
+        *,
+        Kind: _builtins.str = ...,
+        SubKind: _builtins.str = ...,
+        Version: _builtins.str = ...,
+        Metadata: Global___Metadata | None = ...,
+        Spec: Global___DatabaseSpecV3 | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["Metadata", b"Metadata", "Spec", b"Spec"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["Kind", b"Kind", "Metadata", b"Metadata", "Spec", b"Spec", "SubKind", b"SubKind", "Version", b"Version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DatabaseV3: _TypeAlias = DatabaseV3  # noqa: Y015
+
+@_typing.final
+class DatabaseSpecV3(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROTOCOL_FIELD_NUMBER: _builtins.int
+    URI_FIELD_NUMBER: _builtins.int
+    Protocol: _builtins.str
+    URI: _builtins.str
+    def __init__(
+        self,
+        *,
+        Protocol: _builtins.str = ...,
+        URI: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["Protocol", b"Protocol", "URI", b"URI"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DatabaseSpecV3: _TypeAlias = DatabaseSpecV3  # noqa: Y015
+
+@_typing.final
+class KubernetesServerV3(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    SUBKIND_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    SPEC_FIELD_NUMBER: _builtins.int
+    Kind: _builtins.str
+    SubKind: _builtins.str
+    Version: _builtins.str
+    @_builtins.property
+    def Metadata(self) -> Global___Metadata: ...
+    @_builtins.property
+    def Spec(self) -> Global___KubernetesServerSpecV3: ...
+    def __init__(
+        self,
+        *,
+        Kind: _builtins.str = ...,
+        SubKind: _builtins.str = ...,
+        Version: _builtins.str = ...,
+        Metadata: Global___Metadata | None = ...,
+        Spec: Global___KubernetesServerSpecV3 | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["Metadata", b"Metadata", "Spec", b"Spec"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["Kind", b"Kind", "Metadata", b"Metadata", "Spec", b"Spec", "SubKind", b"SubKind", "Version", b"Version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KubernetesServerV3: _TypeAlias = KubernetesServerV3  # noqa: Y015
+
+@_typing.final
+class KubernetesServerSpecV3(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    HOSTNAME_FIELD_NUMBER: _builtins.int
+    HOSTID_FIELD_NUMBER: _builtins.int
+    CLUSTER_FIELD_NUMBER: _builtins.int
+    Version: _builtins.str
+    Hostname: _builtins.str
+    HostID: _builtins.str
+    @_builtins.property
+    def Cluster(self) -> Global___KubernetesClusterV3: ...
+    def __init__(
+        self,
+        *,
+        Version: _builtins.str = ...,
+        Hostname: _builtins.str = ...,
+        HostID: _builtins.str = ...,
+        Cluster: Global___KubernetesClusterV3 | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["Cluster", b"Cluster"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["Cluster", b"Cluster", "HostID", b"HostID", "Hostname", b"Hostname", "Version", b"Version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KubernetesServerSpecV3: _TypeAlias = KubernetesServerSpecV3  # noqa: Y015
+
+@_typing.final
+class KubernetesClusterV3(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    SUBKIND_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    SPEC_FIELD_NUMBER: _builtins.int
+    Kind: _builtins.str
+    SubKind: _builtins.str
+    Version: _builtins.str
+    @_builtins.property
+    def Metadata(self) -> Global___Metadata: ...
+    @_builtins.property
+    def Spec(self) -> Global___KubernetesClusterSpecV3: ...
+    def __init__(
+        self,
+        *,
+        Kind: _builtins.str = ...,
+        SubKind: _builtins.str = ...,
+        Version: _builtins.str = ...,
+        Metadata: Global___Metadata | None = ...,
+        Spec: Global___KubernetesClusterSpecV3 | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["Metadata", b"Metadata", "Spec", b"Spec"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["Kind", b"Kind", "Metadata", b"Metadata", "Spec", b"Spec", "SubKind", b"SubKind", "Version", b"Version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KubernetesClusterV3: _TypeAlias = KubernetesClusterV3  # noqa: Y015
+
+@_typing.final
+class KubernetesClusterSpecV3(_message.Message):
+    """Every field is left out: the plugin reads a cluster's metadata only."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KubernetesClusterSpecV3: _TypeAlias = KubernetesClusterSpecV3  # noqa: Y015

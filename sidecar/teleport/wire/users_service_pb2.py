@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from sidecar.teleport.wire import types_pb2 as sidecar_dot_teleport_dot_wire_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)sidecar/teleport/wire/users_service.proto\x12\x11teleport.users.v1\x1a!sidecar/teleport/wire/types.proto\"J\n\x0eGetUserRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x63urrent_user\x18\x02 \x01(\x08\x12\x14\n\x0cwith_secrets\x18\x03 \x01(\x08\".\n\x0fGetUserResponse\x12\x1b\n\x04user\x18\x01 \x01(\x0b\x32\r.types.UserV22`\n\x0cUsersService\x12P\n\x07GetUser\x12!.teleport.users.v1.GetUserRequest\x1a\".teleport.users.v1.GetUserResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)sidecar/teleport/wire/users_service.proto\x12\x11teleport.users.v1\x1a!sidecar/teleport/wire/types.proto\"J\n\x0eGetUserRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x63urrent_user\x18\x02 \x01(\x08\x12\x14\n\x0cwith_secrets\x18\x03 \x01(\x08\".\n\x0fGetUserResponse\x12\x1b\n\x04user\x18\x01 \x01(\x0b\x32\r.types.UserV2\"r\n\x10ListUsersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x14\n\x0cwith_secrets\x18\x03 \x01(\x08\x12!\n\x06\x66ilter\x18\x04 \x01(\x0b\x32\x11.types.UserFilter\"J\n\x11ListUsersResponse\x12\x1c\n\x05users\x18\x01 \x03(\x0b\x32\r.types.UserV2\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xb8\x01\n\x0cUsersService\x12P\n\x07GetUser\x12!.teleport.users.v1.GetUserRequest\x1a\".teleport.users.v1.GetUserResponse\x12V\n\tListUsers\x12#.teleport.users.v1.ListUsersRequest\x1a$.teleport.users.v1.ListUsersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,6 +36,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETUSERREQUEST']._serialized_end=173
   _globals['_GETUSERRESPONSE']._serialized_start=175
   _globals['_GETUSERRESPONSE']._serialized_end=221
-  _globals['_USERSSERVICE']._serialized_start=223
-  _globals['_USERSSERVICE']._serialized_end=319
+  _globals['_LISTUSERSREQUEST']._serialized_start=223
+  _globals['_LISTUSERSREQUEST']._serialized_end=337
+  _globals['_LISTUSERSRESPONSE']._serialized_start=339
+  _globals['_LISTUSERSRESPONSE']._serialized_end=413
+  _globals['_USERSSERVICE']._serialized_start=416
+  _globals['_USERSSERVICE']._serialized_end=600
 # @@protoc_insertion_point(module_scope)

@@ -39,12 +39,23 @@ class UsersServiceStub:
                 request_serializer=sidecar_dot_teleport_dot_wire_dot_users__service__pb2.GetUserRequest.SerializeToString,
                 response_deserializer=sidecar_dot_teleport_dot_wire_dot_users__service__pb2.GetUserResponse.FromString,
                 _registered_method=True)
+        self.ListUsers = channel.unary_unary(
+                '/teleport.users.v1.UsersService/ListUsers',
+                request_serializer=sidecar_dot_teleport_dot_wire_dot_users__service__pb2.ListUsersRequest.SerializeToString,
+                response_deserializer=sidecar_dot_teleport_dot_wire_dot_users__service__pb2.ListUsersResponse.FromString,
+                _registered_method=True)
 
 
 class UsersServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def GetUser(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListUsers(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -57,6 +68,11 @@ def add_UsersServiceServicer_to_server(servicer, server):
                     servicer.GetUser,
                     request_deserializer=sidecar_dot_teleport_dot_wire_dot_users__service__pb2.GetUserRequest.FromString,
                     response_serializer=sidecar_dot_teleport_dot_wire_dot_users__service__pb2.GetUserResponse.SerializeToString,
+            ),
+            'ListUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListUsers,
+                    request_deserializer=sidecar_dot_teleport_dot_wire_dot_users__service__pb2.ListUsersRequest.FromString,
+                    response_serializer=sidecar_dot_teleport_dot_wire_dot_users__service__pb2.ListUsersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -86,6 +102,33 @@ class UsersService:
             '/teleport.users.v1.UsersService/GetUser',
             sidecar_dot_teleport_dot_wire_dot_users__service__pb2.GetUserRequest.SerializeToString,
             sidecar_dot_teleport_dot_wire_dot_users__service__pb2.GetUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/teleport.users.v1.UsersService/ListUsers',
+            sidecar_dot_teleport_dot_wire_dot_users__service__pb2.ListUsersRequest.SerializeToString,
+            sidecar_dot_teleport_dot_wire_dot_users__service__pb2.ListUsersResponse.FromString,
             options,
             channel_credentials,
             insecure,

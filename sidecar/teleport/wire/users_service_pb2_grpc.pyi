@@ -32,11 +32,13 @@ class UsersServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> UsersServiceAsyncStub: ...
     GetUser: _grpc.UnaryUnaryMultiCallable[_users_service_pb2.GetUserRequest, _users_service_pb2.GetUserResponse]
+    ListUsers: _grpc.UnaryUnaryMultiCallable[_users_service_pb2.ListUsersRequest, _users_service_pb2.ListUsersResponse]
 
 @_typing.type_check_only
 class UsersServiceAsyncStub(UsersServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetUser: _aio.UnaryUnaryMultiCallable[_users_service_pb2.GetUserRequest, _users_service_pb2.GetUserResponse]  # type: ignore[assignment]
+    ListUsers: _aio.UnaryUnaryMultiCallable[_users_service_pb2.ListUsersRequest, _users_service_pb2.ListUsersResponse]  # type: ignore[assignment]
 
 class UsersServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -45,5 +47,12 @@ class UsersServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _users_service_pb2.GetUserRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_users_service_pb2.GetUserResponse, _abc.Awaitable[_users_service_pb2.GetUserResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListUsers(
+        self,
+        request: _users_service_pb2.ListUsersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_users_service_pb2.ListUsersResponse, _abc.Awaitable[_users_service_pb2.ListUsersResponse]]: ...
 
 def add_UsersServiceServicer_to_server(servicer: UsersServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -29,9 +29,11 @@ class Stubs:
         self.rules = amr_service_pb2_grpc.AccessMonitoringRulesServiceStub(channel)
 
 
-def channel_for(addr: str, ca: ClusterAuthority, user: str, roles: tuple[str, ...], root: bytes | None = None) -> Any:
-    """A secure grpc.aio channel authenticated as `user` with `roles`."""
-    ident = ca.issue_user(user, roles, timedelta(hours=1))
+def channel_for(
+    addr: str, ca: ClusterAuthority, user: str, roles: tuple[str, ...], root: bytes | None = None, bot: str = ""
+) -> Any:
+    """A secure grpc.aio channel authenticated as `user` with `roles` (a Machine ID bot's identity when `bot`)."""
+    ident = ca.issue_user(user, roles, timedelta(hours=1), bot_name=bot)
     creds = grpc.ssl_channel_credentials(
         root_certificates=root or ca.host_ca_pem, private_key=ident.key_pem, certificate_chain=ident.tls_cert_pem
     )
@@ -53,13 +55,14 @@ async def server(tmp_path: Path) -> AsyncIterator[FakeAuthServer]:
 
 @pytest.fixture
 async def connect(server: FakeAuthServer) -> AsyncIterator[Callable[..., Stubs]]:
-    """`connect(user, roles=None)`: stubs for a user (roles default to the seed's)."""
+    """`connect(user, roles=None, bot="")`: stubs for a user (roles default to the seed's; `bot` names the Machine
+    ID bot the identity belongs to)."""
     channels: list[Any] = []
 
-    def make(user: str, roles: tuple[str, ...] | None = None) -> Stubs:
+    def make(user: str, roles: tuple[str, ...] | None = None, bot: str = "") -> Stubs:
         if roles is None:
             roles = server.seed.users[user].roles
-        channel = channel_for(server.auth_addr, server.ca, user, roles)
+        channel = channel_for(server.auth_addr, server.ca, user, roles, bot=bot)
         channels.append(channel)
         return Stubs(channel)
 

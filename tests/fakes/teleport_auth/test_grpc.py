@@ -221,10 +221,11 @@ async def test_create_and_review_refusals(connect: Connect) -> None:
     )
     denied = await reviewer.auth.SubmitAccessReview(submission(rid, types_pb2.DENIED, "not okay"))
     assert denied.Spec.State == types_pb2.DENIED and denied.Spec.ResolveReason == "not okay"
-    await expect_code(
-        grpc.StatusCode.INVALID_ARGUMENT,
+    refused = await expect_code(
+        grpc.StatusCode.PERMISSION_DENIED,
         connect("reviewer2@example.com").auth.SubmitAccessReview(submission(rid, types_pb2.APPROVED)),
     )
+    assert refused.details() == "the access request has been already denied"
 
 
 async def test_set_state_and_delete_need_admin(connect: Connect) -> None:

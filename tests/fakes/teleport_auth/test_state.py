@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fakes.teleport_auth.errors import AccessDenied, BadParameter, CompareFailed, ConnectionProblem, NotFound
+from fakes.teleport_auth.errors import (
+    AccessDenied,
+    AlreadyExists,
+    BadParameter,
+    CompareFailed,
+    ConnectionProblem,
+    NotFound,
+)
 from fakes.teleport_auth.rbac import Caller
 from fakes.teleport_auth.seed import SeedError, load_seed, parse_seed
 from fakes.teleport_auth.state import AuthState
@@ -20,6 +28,11 @@ REVIEWER = Caller("reviewer@example.com", ("editor-reviewer",), CLUSTER)
 REVIEWER2 = Caller("reviewer2@example.com", ("editor-reviewer",), CLUSTER)
 ADMIN = Caller("admin", ("admin",), CLUSTER)
 PLUGIN = Caller("access-plugin", ("access-plugin",), CLUSTER)
+
+
+def exactly(message: str) -> str:
+    """A `match=` pattern for exactly this message."""
+    return f"^{re.escape(message)}$"
 
 
 class FakeClock:
@@ -110,25 +123,30 @@ def test_single_approval_resolves_with_deciding_reason(state: AuthState) -> None
     assert out.Spec.State == types_pb2.APPROVED
     assert out.Spec.ResolveReason == "okay"
     assert [r.Author for r in out.Spec.Reviews] == ["reviewer@example.com"]
-    with pytest.raises(BadParameter, match="already APPROVED"):
+    with pytest.raises(AccessDenied, match=exactly("the access request has been already approved")):
         state.submit_review(REVIEWER2, review(rid, types_pb2.DENIED))
 
 
 def test_review_refusals(state: AuthState) -> None:
     rid = state.create_request(REQUESTER, new_request()).Metadata.Name
-    with pytest.raises(AccessDenied, match="own"):
+    with pytest.raises(AccessDenied, match=exactly('user "requester@example.com" cannot submit reviews')):
         state.submit_review(ADMIN, review(rid, types_pb2.APPROVED, author="requester@example.com"))
-    with pytest.raises(AccessDenied, match="on behalf"):
+    with pytest.raises(AccessDenied, match=exactly('user "reviewer@example.com" cannot submit reviews on behalf of "'
+                                                   'reviewer2@example.com"')):
         state.submit_review(REVIEWER, review(rid, types_pb2.APPROVED, author="reviewer2@example.com"))
-    with pytest.raises(AccessDenied, match="cannot review"):
+    with pytest.raises(AccessDenied, match=exactly('user "myuser" cannot submit reviews')):
         state.submit_review(MYUSER, review(rid, types_pb2.APPROVED))
-    with pytest.raises(BadParameter, match="promoting"):
+    with pytest.raises(BadParameter, match=exactly("state promoted can be only set when promoting to access list")):
         state.submit_review(REVIEWER, review(rid, types_pb2.PROMOTED))
-    with pytest.raises(BadParameter):
+    with pytest.raises(BadParameter, match=exactly("invalid state proposal: PENDING (expected approval/denial)")):
         state.submit_review(REVIEWER, review(rid, types_pb2.PENDING))
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match=exactly('cannot apply review to access request "missing" (not found)')):
         state.submit_review(REVIEWER, review("missing", types_pb2.APPROVED))
+    own = state.create_request(ADMIN, new_request()).Metadata.Name
+    with pytest.raises(AccessDenied, match=exactly(f'user "admin" cannot review request "{own}"')):
+        state.submit_review(ADMIN, review(own, types_pb2.APPROVED))
     assert state.get_request(rid).Spec.State == types_pb2.PENDING
+    assert state.reviews.audit == []
 
 
 THRESHOLD_SEED = """
@@ -157,7 +175,7 @@ def test_thresholds_two_approvals_and_one_review_per_author(clock: FakeClock) ->
     a, b, c = (Caller(n, ("rev",), CLUSTER) for n in "abc")
     rid = state.create_request(requester, new_request()).Metadata.Name
     assert state.submit_review(a, review(rid, types_pb2.APPROVED, "one")).Spec.State == types_pb2.PENDING
-    with pytest.raises(AccessDenied, match="already reviewed"):
+    with pytest.raises(AlreadyExists, match=exactly('user "a" has already reviewed this request')):
         state.submit_review(a, review(rid, types_pb2.APPROVED))
     assert state.submit_review(b, review(rid, types_pb2.DENIED, "no")).Spec.State == types_pb2.PENDING
     out = state.submit_review(c, review(rid, types_pb2.APPROVED, "finally okay"))
@@ -361,6 +379,8 @@ def test_seed_errors_name_the_problem() -> None:
         "reviewer2@example.com",
         "admin",
         "access-plugin",
+        "access-plugin-with-review",
+        "bot-mattermost",
     }
     assert default.roles["editor"].logins == ("root", "ubuntu")
 
