@@ -34,6 +34,7 @@ from sidecar.duration import parse_duration
 from sidecar.engine.dispatcher import Dispatcher
 from sidecar.engine.engine import Engine, EngineSettings
 from sidecar.engine.reconcile import ReconcileFindings, Reconciler
+from sidecar.engine.reminders import DueTimer, ReminderSettings
 from sidecar.engine.retries import RETRY_BASE, RETRY_CAP, RetryScheduler
 from sidecar.engine.routing import Router
 from sidecar.engine.rule_cache import RuleCache, RuleSync
@@ -45,6 +46,7 @@ from sidecar.render.classic import RenderSettings, web_url_from_addr
 from sidecar.teleport.client import TeleportClient, TeleportPluginData, TeleportRoles, TeleportRules, TeleportTraits
 from sidecar.teleport.convert import KIND_ACCESS_MONITORING_RULE, KIND_ACCESS_REQUEST, request_event_from_proto
 from sidecar.teleport.identity import Identity
+from sidecar.teleport.inventory import ListResourcesCall, TeleportResourceNames
 from sidecar.teleport.requests import TeleportRequestSource
 from sidecar.teleport.transport import IdentitySource
 from sidecar.teleport.version import MIN_SERVER_VERSION, check_min_version
@@ -122,6 +124,26 @@ async def check_teleport(client: TeleportClient) -> ClusterInfo:
     return ClusterInfo(pong.ClusterName, pong.ServerVersion, web_url)
 
 
+def engine_settings(config: Config, cluster: ClusterInfo) -> EngineSettings:
+    """The engine's settings: recipients, the message style, the requester's messages, reminders, the cluster."""
+    reminders = config.reminders
+    return EngineSettings(
+        role_to_recipients=config.role_to_recipients,
+        render=RenderSettings(web_proxy_url=cluster.web_proxy_url),
+        style=config.mattermost.message_style,
+        cluster=cluster.name,
+        notify_requester=config.notify.requester,
+        requester_email_trait=config.notify.requester_email_trait,
+        reminders=ReminderSettings(
+            after=reminders.after,
+            every=reminders.every,
+            max=reminders.max,
+            escalate_to=reminders.escalate_to,
+            escalate_after=reminders.escalate_after,
+        ),
+    )
+
+
 def fail_fast_from_env() -> bool:
     """TELEPORT_PLUGIN_FAIL_FAST, parsed like Go's strconv.ParseBool."""
     return os.environ.get("TELEPORT_PLUGIN_FAIL_FAST", "").strip().lower() in {"1", "t", "true"}
@@ -192,29 +214,38 @@ class Plugin:
             self.telemetry.mattermost_reachable(True, "health check passed")
             rules = RuleCache(PLUGIN_NAME)
             rule_sync = RuleSync(rules, TeleportRules(teleport, PLUGIN_NAME))
+            traits = TeleportTraits(teleport)
             engine = Engine(
                 store=TeleportPluginData(teleport, PLUGIN_NAME),
                 roles=TeleportRoles(teleport),
                 chat=bot,
-                settings=EngineSettings(
-                    role_to_recipients=self.config.role_to_recipients,
-                    render=RenderSettings(web_proxy_url=cluster.web_proxy_url),
-                ),
+                settings=engine_settings(self.config, cluster),
                 telemetry=self.telemetry,
                 router=Router(
                     role_to_recipients=self.config.role_to_recipients,
                     chat=bot,
                     rules=rules,
-                    traits=TeleportTraits(teleport),
+                    traits=traits,
+                ),
+                traits=traits,
+                # Friendly resource names are shown by the rich style only; the classic texts have no resources.
+                names=(
+                    TeleportResourceNames(ListResourcesCall(teleport), cluster_name=cluster.name)
+                    if self.config.mattermost.message_style == "rich"
+                    else None
                 ),
             )
             async with Dispatcher(engine.handle, event_timeout=EVENT_TIMEOUT) as dispatcher:
-                # Owed work that failed transiently comes back as RESUME events, ordered with the rest.
+                # Owed work that failed transiently, and reminders when due, come back as RESUME events, ordered
+                # with the rest. The reconcile after every INIT re-arms the reminders from the records.
                 retries = RetryScheduler(dispatcher.submit, cap=retry_cap_from_env())
                 engine.attach_retries(retries)
+                timer = DueTimer(dispatcher.submit)
+                engine.attach_timer(timer)
                 try:
                     await self._watch(teleport, dispatcher, rule_sync, stop)
                 finally:
+                    await timer.close()
                     await retries.close()
 
     async def _watch(

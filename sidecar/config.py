@@ -9,7 +9,8 @@ report first:
    `TELEPORT_ADDR`, `TELEPORT_IDENTITY`);
 3. read the token file when the token starts with "/";
 4. validate in Go's order: TLS trio, identity vs key pair, refresh_identity, token, url, then the
-   log settings, and the presence of some credential; last our own `[health]` (the Go plugin has none).
+   log settings, and the presence of some credential; last our own keys (the Go plugin has none):
+   `[health]`, `mattermost.message_style`, `[notify]` and `[reminders]`.
 
 Deviation from Go: `mattermost.recipients` is merged into the `"*"` entry of
 `[role_to_recipients]` instead of silently replacing the whole table.
@@ -18,6 +19,7 @@ Warnings are returned in `Config.warnings`; the caller logs them once logging is
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import ipaddress
 import math
@@ -33,6 +35,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from sidecar import messages_text as text
+from sidecar.domain.email import is_email
 from sidecar.domain.errors import ConfigError, DurationError
 from sidecar.domain.secret import Secret, register_secret
 from sidecar.duration import parse_duration
@@ -47,10 +50,13 @@ __all__ = [
     "LOG_FORMATS",
     "LOG_OUTPUT_ALIASES",
     "LOG_SEVERITIES",
+    "MESSAGE_STYLES",
     "Config",
     "HealthConfig",
     "LogConfig",
     "MattermostConfig",
+    "NotifyConfig",
+    "RemindersConfig",
     "TeleportConfig",
     "example_config",
     "load_config",
@@ -68,9 +74,11 @@ ENV_IDENTITY: Final = "TELEPORT_IDENTITY"
 _TLS_KEYS: Final = ("client_key", "client_crt", "root_cas")
 _SECTIONS: Final[Mapping[str, tuple[str, ...]]] = {
     "teleport": ("addr", "auth_server", "identity", "refresh_identity", "refresh_identity_interval", *_TLS_KEYS),
-    "mattermost": ("url", "token", "recipients"),
+    "mattermost": ("url", "token", "recipients", "message_style"),
     "log": ("output", "severity", "format"),
     "health": ("listen_addr",),
+    "notify": ("requester", "requester_email_trait"),
+    "reminders": ("after", "every", "max", "escalate_to", "escalate_after"),
 }
 _FREE_SECTIONS: Final = ("role_to_recipients",)  # any key is a role name
 # Keys of the callback-era plugin (before Teleport 6): named in the warning so upgraders know why.
@@ -89,6 +97,9 @@ LOG_SEVERITIES: Final[Mapping[str, str]] = {
     "trace": "trace",
 }
 LOG_FORMATS: Final = ("text", "json")
+# `mattermost.message_style`: the Go plugin's texts, or message attachments with every fact.
+MESSAGE_STYLES: Final = ("classic", "rich")
+DEFAULT_REMINDERS_MAX: Final = 3
 # `log.output` keywords (lower-cased) → the normalised name; any other value is a file path.
 LOG_OUTPUT_ALIASES: Final[Mapping[str, str]] = {
     "stderr": "stderr",
@@ -120,11 +131,45 @@ class TeleportConfig:
 
 @dataclass(frozen=True)
 class MattermostConfig:
-    """The Mattermost server (base URL without trailing slash) and the bot token."""
+    """The Mattermost server (base URL without trailing slash), the bot token, and how posts look."""
 
     url: str
     token: Secret
     recipients: tuple[str, ...]
+    message_style: str = "classic"  # one of MESSAGE_STYLES; absent means classic, as the Go plugin writes
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    """`[notify]`: direct messages to the requester (off when absent).
+
+    The requester's Mattermost user is found by email: the Teleport user name when it is one, else the
+    `email` trait, else the trait named `requester_email_trait`.
+    """
+
+    requester: bool = False
+    requester_email_trait: str = ""
+
+
+@dataclass(frozen=True)
+class RemindersConfig:
+    """`[reminders]`: threaded reminders for undecided requests and escalation (off when absent). Seconds.
+
+    A reminder goes into every root post's thread `after` the announcement, then every `every` (default
+    `after`), at most `max` of them; `escalate_after` the announcement the request is also posted to
+    `escalate_to`.
+    """
+
+    after: float | None = None
+    every: float | None = None
+    max: int = DEFAULT_REMINDERS_MAX
+    escalate_to: tuple[str, ...] = ()
+    escalate_after: float | None = None
+
+    @property
+    def enabled(self) -> bool:
+        """True when reminders or an escalation are configured."""
+        return (self.after is not None and self.max > 0) or bool(self.escalate_to)
 
 
 @dataclass(frozen=True)
@@ -163,6 +208,8 @@ class Config:
     log: LogConfig
     warnings: tuple[str, ...] = field(default=())
     health: HealthConfig = field(default_factory=HealthConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
+    reminders: RemindersConfig = field(default_factory=RemindersConfig)
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
@@ -314,6 +361,37 @@ def _interval(table: Mapping[str, Any]) -> float | None:
     return seconds
 
 
+def _optional_duration(table: Mapping[str, Any], section: str, key: str) -> float | None:
+    """A positive duration in seconds ("30m", "1h30m" or a number of seconds), or None when not given."""
+    name = f"{section}.{key}"
+    value = table.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise _wrong_type(name, 'a duration string such as "30m" or "1h30m", or a number of seconds', value)
+    if isinstance(value, str):
+        try:
+            seconds = parse_duration(value)
+        except DurationError as exc:
+            raise ConfigError(text.KEY_INVALID_DURATION.format(key=name, reason=exc)) from None
+        shown = text.go_quote(value)
+    else:
+        seconds = float(value)
+        shown = str(value)
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ConfigError(text.DURATION_NOT_POSITIVE.format(key=name, value=shown))
+    return seconds
+
+
+def _count(table: Mapping[str, Any], section: str, key: str, default: int) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _wrong_type(f"{section}.{key}", "a whole number", value)
+    if value < 0:
+        raise ConfigError(text.COUNT_NEGATIVE.format(key=f"{section}.{key}", value=value))
+    return value
+
+
 def _role_to_recipients(document: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
     table = _table(document, "role_to_recipients")
     result: dict[str, tuple[str, ...]] = {}
@@ -362,6 +440,9 @@ class _RawConfig:
     log_severity: str
     log_format: str
     health_listen_addr: str
+    message_style: str
+    notify: NotifyConfig
+    reminders: RemindersConfig
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> _RawConfig:
@@ -369,6 +450,8 @@ class _RawConfig:
         mattermost = _table(document, "mattermost")
         log = _table(document, "log")
         health = _table(document, "health")
+        notify = _table(document, "notify")
+        reminders = _table(document, "reminders")
         return cls(
             addr=_string(teleport, "teleport", "addr"),
             auth_server=_string(teleport, "teleport", "auth_server"),
@@ -386,6 +469,18 @@ class _RawConfig:
             log_severity=_string(log, "log", "severity"),
             log_format=_string(log, "log", "format"),
             health_listen_addr=_string(health, "health", "listen_addr"),
+            message_style=_string(mattermost, "mattermost", "message_style"),
+            notify=NotifyConfig(
+                requester=_bool(notify, "notify", "requester"),
+                requester_email_trait=_string(notify, "notify", "requester_email_trait"),
+            ),
+            reminders=RemindersConfig(
+                after=_optional_duration(reminders, "reminders", "after"),
+                every=_optional_duration(reminders, "reminders", "every"),
+                max=_count(reminders, "reminders", "max", DEFAULT_REMINDERS_MAX),
+                escalate_to=_string_list(reminders, "reminders", "escalate_to"),
+                escalate_after=_optional_duration(reminders, "reminders", "escalate_after"),
+            ),
         )
 
     def apply_env(self, env: Mapping[str, str]) -> None:
@@ -413,13 +508,18 @@ class _RawConfig:
         if not teleport.identity and not teleport.client_key:
             raise ConfigError(text.NO_CREDENTIALS)
         health = _health(self.health_listen_addr)
+        style = self.message_style.lower() or "classic"
+        if style not in MESSAGE_STYLES:
+            raise ConfigError(text.MESSAGE_STYLE.format(value=text.go_quote(self.message_style)))
         return Config(
             teleport=teleport,
-            mattermost=MattermostConfig(url=url, token=token, recipients=self.recipients),
+            mattermost=MattermostConfig(url=url, token=token, recipients=self.recipients, message_style=style),
             role_to_recipients=MappingProxyType(role_to_recipients),
             log=log,
             warnings=tuple(warnings),
             health=health,
+            notify=self.notify,
+            reminders=_reminders(self.reminders),
         )
 
     def _teleport(self, warnings: list[str]) -> TeleportConfig:
@@ -484,6 +584,29 @@ def _health(listen_addr: str) -> HealthConfig:
     if not _PORT.fullmatch(port_text) or int(port_text) > 65535:
         raise ConfigError(text.HEALTH_ADDR_PORT.format(value=quoted))
     return HealthConfig(listen_addr=listen_addr, host=host, port=int(port_text))
+
+
+def _reminders(raw: RemindersConfig) -> RemindersConfig:
+    """`every` defaults to `after`; an escalation needs both its recipients and its delay; recipients are checked."""
+    if raw.every is not None and raw.after is None:
+        raise ConfigError(text.REMINDERS_EVERY_NEEDS_AFTER)
+    if raw.escalate_to and raw.escalate_after is None:
+        raise ConfigError(text.ESCALATION_NEEDS_DELAY)
+    if raw.escalate_after is not None and not raw.escalate_to:
+        raise ConfigError(text.ESCALATION_NEEDS_RECIPIENTS)
+    for recipient in raw.escalate_to:
+        if not _recipient_shape(recipient):
+            raise ConfigError(text.ESCALATION_RECIPIENT.format(value=text.go_quote(recipient)))
+    every = raw.every if raw.every is not None else raw.after
+    return dataclasses.replace(raw, every=every, escalate_to=_dedupe(raw.escalate_to))
+
+
+def _recipient_shape(recipient: str) -> bool:
+    """An email or "team/channel" with both names given: what Mattermost recipients look like."""
+    if is_email(recipient):
+        return True
+    parts = recipient.split("/")
+    return len(parts) == 2 and all(part.strip() for part in parts)
 
 
 def _is_ip(host: str, *, version: int) -> bool:

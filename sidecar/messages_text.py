@@ -64,6 +64,19 @@ HEALTH_ADDR_FORM: Final = (
 HEALTH_ADDR_HOST: Final = "health.listen_addr has an invalid host (use an IP address or a host name), got {value}"
 HEALTH_ADDR_PORT: Final = "health.listen_addr must end with a port number from 0 to 65535, got {value}"
 
+# --- mattermost.message_style, [notify], [reminders] -------------------------------------------
+# Ours. {value} is Go-%q-quoted.
+MESSAGE_STYLE: Final = 'mattermost.message_style must be "classic" or "rich", got {value}'
+KEY_INVALID_DURATION: Final = "invalid value for {key}: {reason}"
+DURATION_NOT_POSITIVE: Final = "{key} must be a positive duration, got {value}"
+COUNT_NEGATIVE: Final = "{key} must not be negative, got {value}"
+REMINDERS_EVERY_NEEDS_AFTER: Final = "reminders.every needs reminders.after (when the first reminder is due)"
+ESCALATION_NEEDS_DELAY: Final = "reminders.escalate_to needs reminders.escalate_after (when to escalate)"
+ESCALATION_NEEDS_RECIPIENTS: Final = "reminders.escalate_after needs reminders.escalate_to (who to escalate to)"
+ESCALATION_RECIPIENT: Final = (
+    'reminders.escalate_to entries must be a user email or "team/channel", got {value}'
+)
+
 # --- the file itself --------------------------------------------------------------------------
 CONFIG_UNREADABLE: Final = "cannot read configuration file {path}: {reason}"
 CONFIG_NOT_UTF8: Final = "configuration file {path} is not UTF-8 text (bad byte at offset {offset})"

@@ -3,7 +3,10 @@
 Starts the fake Teleport (Enterprise edition), the tbot emulator renewing the plugin's identity, the fake
 Mattermost with its default seed, and the sidecar. Then `myuser` asks for the `editor` role with a reason and
 a suggested reviewer; two reviewers approve; and after each step the Mattermost posts are printed the way a
-person would read them. Everything is stopped at the end, also on failure.
+person would read them. That is the classic style, the Go plugin's texts. Then the sidecar is restarted with
+`message_style = "rich"`, `[notify] requester = true` and a reminder after 2 s, and a second request goes
+the same way: the message attachments (printed as text), the reminder in each thread, and the requester's
+direct messages. Everything is stopped at the end, also on failure.
 """
 
 from __future__ import annotations
@@ -42,16 +45,47 @@ async def channel_names(stack: Stack) -> dict[str, str]:
     return names
 
 
+def card(attachment: dict[str, Any]) -> str:
+    """A message attachment as text: a bar in its colour's place, the title, each field, the footer."""
+    lines = []
+    if attachment.get("title"):
+        link = attachment.get("title_link")
+        lines.append(f"▌ {attachment['title']}" + (f"  <{link}>" if link else ""))
+    if attachment.get("text"):
+        lines += ["▌ " + line for line in attachment["text"].splitlines()]
+    for item in attachment.get("fields") or []:
+        value = item["value"].splitlines() or [""]
+        lines.append(f"▌ {item['title']}: {value[0]}" if item["title"] else f"▌ {value[0]}")
+        lines += ["▌     " + line for line in value[1:]]
+    if attachment.get("footer"):
+        lines.append(f"▌ {attachment['footer']}")
+    return "\n".join(lines)
+
+
+def body(post: dict[str, Any]) -> str:
+    """A post's message and its attachments, as a person reads them."""
+    parts = [post["message"].strip("\n")]
+    parts += [card(a) for a in (post.get("props") or {}).get("attachments") or []]
+    return "\n".join(part for part in parts if part)
+
+
 def show(posts: list[dict[str, Any]], names: dict[str, str]) -> None:
     roots = sorted((p for p in posts if not p["root_id"]), key=lambda p: names.get(p["channel_id"], ""))
     for root in roots:
         edited = " (edited)" if root["edit_at"] else ""
         print(f"\n┌─ {names.get(root['channel_id'], root['channel_id'])} — @teleport{edited}")
-        print(indent(root["message"].strip("\n"), "│ "))
+        print(indent(body(root), "│ "))
         for reply in sorted((p for p in posts if p["root_id"] == root["id"]), key=lambda p: p["create_at"]):
             print("│\n│   ↳ reply from @teleport")
-            print(indent(reply["message"].strip("\n"), "│     "))
+            print(indent(body(reply), "│     "))
         print("└" + "─" * (WIDTH - 1))
+
+
+def marker(post: dict[str, Any]) -> dict[str, Any]:
+    """The sidecar's marker of a post (request, kind), as the post was created (an edit replaces the props)."""
+    created = next((h for h in post.get("history", ()) if h["kind"] == "create"), post)
+    found: dict[str, Any] = (created.get("props") or {}).get("teleport_mattermost") or {}
+    return found
 
 
 async def wait_for(stack: Stack, what: str, check: Any) -> list[dict[str, Any]]:
@@ -105,7 +139,45 @@ async def demo(workdir: Path) -> None:
         banner("State kept in Teleport plugin data (plugin `mattermost`)")
         for key in ("user", "roles", "reviews_count", "resolution", "resolve_reason", "messages"):
             print(f"  {key:15} {data.get(key, '')}")
+        await rich_part(stack, names)
     banner(f"Done in {time.monotonic() - started:.1f} s; every process has been stopped")
+
+
+RICH_SETTINGS = '[notify]\nrequester = true\n\n[reminders]\nafter = "2s"\nmax = 1\n'
+
+
+async def rich_part(stack: Stack, names: dict[str, str]) -> None:
+    """The same walk in the rich style, with the requester's messages and a reminder."""
+    banner('4. The sidecar restarts with message_style = "rich", [notify] requester and [reminders] after = "2s"')
+    await stack.stop_sidecar()
+    path = stack.write_config(extra="\n" + RICH_SETTINGS)
+    path.write_text(path.read_text().replace("[mattermost]\n", '[mattermost]\nmessage_style = "rich"\n', 1))
+    await stack.start_sidecar()
+    print(RICH_SETTINGS.strip())
+    rid = await stack.create_request(
+        "myuser", reason="Rotate the TLS certificates on the edge proxies", reviewers=["reviewer@example.com"]
+    )
+    print(f"\nmyuser requests the editor role again: request {rid}")
+
+    def mine(posts: list[dict[str, Any]], kind: str | None = None) -> list[dict[str, Any]]:
+        return [p for p in posts if marker(p).get("request_id") == rid and kind in (None, marker(p).get("kind"))]
+
+    def reminded(posts: list[dict[str, Any]]) -> bool:
+        return len(mine(posts, "reminder")) >= 2
+
+    banner("5. Nobody reviews it for 2 s: a reminder goes into every thread")
+    show(mine(await wait_for(stack, "the reminders", reminded)), names)
+
+    banner("6. reviewer@example.com and reviewer2@example.com approve")
+    await stack.tctl("reviewer@example.com", "review", rid, "--approve", "--reason", "Change ticket CHG-88 is approved")
+    await wait_for(stack, "the first review", lambda p: any("**approved** your" in x["message"] for x in mine(p, "dm")))
+    await stack.tctl("reviewer2@example.com", "review", rid, "--approve")
+
+    def approved(posts: list[dict[str, Any]]) -> bool:
+        told = any("was **approved**" in p["message"] for p in mine(posts, "dm"))
+        return told and all(p["edit_at"] for p in mine(posts, "root"))
+
+    show(mine(await wait_for(stack, "the approval", approved)), names)
 
 
 def main() -> int:

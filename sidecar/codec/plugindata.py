@@ -7,9 +7,10 @@ so a deployment can switch between the Go plugin and this sidecar without losing
     resolution, resolve_reason, max_duration (RFC 3339), system_annotations (JSON object of lists),
     suggested_reviewers (JSON list), logins_by_role (JSON object of lists), messages ("chan/post,...")
 
-One key is ours, `tm_delivery`: a JSON object with the work still owed to Mattermost (see
-`sidecar/domain/record.py` Delivery). The Go plugin neither reads nor writes it, and a record without it is
-one Go wrote: nothing is owed for what Go did.
+Two keys are ours. `tm_delivery`: a JSON object with the work still owed to Mattermost (see
+`sidecar/domain/record.py` Delivery); a record without it is one Go wrote: nothing is owed for what Go did.
+`tm_view`: the facts the rich texts, the requester's messages and reminders need beyond Go's keys (Facts),
+written only when one of those is on. The Go plugin neither reads nor writes either.
 
 Optional values encode to "" when empty; Teleport deletes a key set to "", so stored maps omit them.
 JSON is written the way Go's json.Marshal writes it: no spaces, sorted object keys, `<`, `>`, `&`,
@@ -24,8 +25,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sidecar.domain.errors import PluginDataError
-from sidecar.domain.model import PostRef
-from sidecar.domain.record import Claim, Delivery, PluginData, Resolution
+from sidecar.domain.model import PostRef, RequestState, Review
+from sidecar.domain.record import Claim, Delivery, Facts, PluginData, Resolution
 
 __all__ = ["KEYS", "decode", "encode", "go_json"]
 
@@ -43,9 +44,11 @@ KEYS: tuple[str, ...] = (
     "logins_by_role",
     "messages",
     "tm_delivery",
+    "tm_view",
 )
 
 DELIVERY_KEY = "tm_delivery"
+FACTS_KEY = "tm_view"
 #: The newest permanent failures kept in the record (older ones were reported already).
 MAX_FAILURES_KEPT = 20
 
@@ -112,6 +115,7 @@ def encode(data: PluginData) -> dict[str, str]:
         "logins_by_role": _encode_list_map(data.logins_by_role),
         "messages": _encode_messages(data.messages),
         DELIVERY_KEY: _encode_delivery(data.delivery),
+        FACTS_KEY: _encode_facts(data.facts),
     }
 
 
@@ -214,6 +218,7 @@ def decode(data: Mapping[str, str]) -> PluginData:
         logins_by_role=_decode_list_map(data, "logins_by_role"),
         messages=_decode_messages(data),
         delivery=_decode_delivery(data.get(DELIVERY_KEY, "")),
+        facts=_decode_facts(data.get(FACTS_KEY, "")),
     )
 
 
@@ -231,6 +236,18 @@ def _encode_delivery(delivery: Delivery) -> str:
     }
     if delivery.claim is not None:
         document["claim"] = [delivery.claim.owner, delivery.claim.until]
+    # Written only when used, so a record of a deployment without these features keeps its former shape.
+    optional: dict[str, Any] = {
+        "requester": delivery.requester,
+        "dms": delivery.dms_done,
+        "rounds": delivery.reminder_rounds,
+        "reminded_at": delivery.reminder_last_ms,
+        "reminded": dict(delivery.reminded),
+        "escalated": delivery.escalated,
+        "escalation": list(delivery.escalation_owed),
+        "notes": list(delivery.notes_owed),
+    }
+    document.update({key: value for key, value in optional.items() if value})
     return go_json(document)
 
 
@@ -253,9 +270,82 @@ def _decode_delivery(raw: str) -> Delivery:
             edits_done={str(post): _whole(version) for post, version in value["edits"].items()},
             failed=tuple(str(item) for item in value["failed"]),
             claim=claim,
+            requester=str(value.get("requester", "")),
+            dms_done=_whole(value.get("dms", 0)),
+            reminder_rounds=_whole(value.get("rounds", 0)),
+            reminder_last_ms=_whole(value.get("reminded_at", 0)),
+            reminded={str(post): _whole(count) for post, count in value.get("reminded", {}).items()},
+            escalated=value.get("escalated", False) is True,
+            escalation_owed=tuple(str(recipient) for recipient in value.get("escalation", ())),
+            notes_owed=tuple(str(post) for post in value.get("notes", ())),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PluginDataError(DELIVERY_KEY, f"malformed owed-work record: {exc!r}") from None
+
+
+def _time(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(str(value))
+    if moment.tzinfo is None:
+        raise ValueError(f"timestamp has no time zone: {value!r}")
+    return moment
+
+
+def _encode_facts(facts: Facts | None) -> str:
+    if facts is None:
+        return ""
+    document: dict[str, Any] = {
+        "v": 1,
+        "cluster": facts.cluster,
+        "recipients": list(facts.recipients),
+        "reviewers": [list(pair) for pair in facts.reviewers],
+        "names": dict(facts.friendly_names),
+        "approvals": facts.approvals_required,
+        "created": _time(facts.created),
+        "access_start": _time(facts.access_start),
+        "access_expires": _time(facts.access_expires),
+        "request_expires": _time(facts.request_expires),
+        "reviews": [
+            {"author": r.author, "state": r.proposed_state.value, "reason": r.reason, "created": _time(r.created)}
+            for r in facts.reviews
+        ],
+    }
+    return go_json(document)
+
+
+def _decode_facts(raw: str) -> Facts | None:
+    if not raw:
+        return None
+    value = _load_json(FACTS_KEY, raw)
+    if not isinstance(value, dict) or value.get("v") != 1:
+        raise PluginDataError(FACTS_KEY, "expected a JSON object with \"v\": 1")
+    try:
+        approvals = value.get("approvals")
+        reviews = []
+        for item in value.get("reviews", ()):
+            created = _parse_time(item["created"])
+            if created is None:
+                raise ValueError("a review has no creation time")
+            reviews.append(Review(str(item["author"]), RequestState(item["state"]), str(item["reason"]), created))
+        return Facts(
+            cluster=str(value.get("cluster", "")),
+            recipients=tuple(str(r) for r in value.get("recipients", ())),
+            reviewers=tuple((str(name), str(username)) for name, username in value.get("reviewers", ())),
+            friendly_names={str(k): str(v) for k, v in value.get("names", {}).items()},
+            approvals_required=None if approvals is None else _whole(approvals),
+            created=_parse_time(value.get("created")),
+            access_start=_parse_time(value.get("access_start")),
+            access_expires=_parse_time(value.get("access_expires")),
+            request_expires=_parse_time(value.get("request_expires")),
+            reviews=tuple(reviews),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise PluginDataError(FACTS_KEY, f"malformed request facts: {exc!r}") from None
 
 
 def _whole(value: Any) -> int:

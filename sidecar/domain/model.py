@@ -113,6 +113,9 @@ class PostKind(enum.Enum):
 
     ROOT = "root"
     REPLY = "reply"
+    DM = "dm"  # a direct message to the requester; its index is its place among the request's notices
+    REMINDER = "reminder"  # a threaded reminder; its index is the round
+    ESCALATION = "escalation"  # the escalation note in the thread of an escalation recipient's root post
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,7 @@ class PostMarker:
     request_id: str
     recipient: str  # the channel id the post goes to
     kind: PostKind
-    review_index: int = -1  # for replies: the review it answers
+    review_index: int = -1  # for replies: the review it answers; for DMs and reminders: their number
 
 
 @dataclass(frozen=True)

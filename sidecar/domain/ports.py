@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from sidecar.domain.model import AccessRequest, Channel, MonitoringRule, PostMarker, PostRef
 
@@ -61,6 +61,13 @@ class TraitsLookup(Protocol):
         ...
 
 
+#: The server ids of Mattermost's 400 answers for a post that is too long: its message, or its props. ChatPort.post
+#: and ChatPort.edit raise Rejected with one of these as `server_id`; the engine then renders the post smaller.
+POST_TOO_LONG_IDS = frozenset(
+    {"model.post.is_valid.message_length.app_error", "model.post.is_valid.props.app_error"}
+)
+
+
 class ChatPort(Protocol):
     """What the engine needs from Mattermost."""
 
@@ -73,12 +80,19 @@ class ChatPort(Protocol):
         ...
 
     async def post(
-        self, channel_id: str, message: str, root_id: str = "", *, marker: PostMarker | None = None
+        self,
+        channel_id: str,
+        message: str,
+        root_id: str = "",
+        *,
+        marker: PostMarker | None = None,
+        props: Mapping[str, Any] | None = None,
     ) -> PostRef:
         """Create a post (a thread reply when root_id is set) and return where it landed.
 
         With a marker, every attempt for the same marker is one logical post: the server deduplicates
-        retries for a while, and `find` can recognise the post later.
+        retries for a while, and `find` can recognise the post later. `props` (message attachments) are sent
+        with the post. Raises Rejected with a `server_id` in POST_TOO_LONG_IDS when the post is too long.
         """
         ...
 
@@ -86,8 +100,19 @@ class ChatPort(Protocol):
         """A post made earlier for `marker` (in the thread of root_id, or the channel since since_ms), or None."""
         ...
 
-    async def edit(self, post: PostRef, message: str) -> None:
-        """Replace the text of a post we made."""
+    async def edit(self, post: PostRef, message: str, props: Mapping[str, Any] | None = None) -> None:
+        """Replace the text and the props (none when None) of a post we made; too long as for `post`."""
+        ...
+
+    async def username(self, email: str) -> str | None:
+        """The Mattermost username of the user with this email, or None when there is none (answers are cached)."""
+        ...
+
+    async def direct_channel(self, email: str) -> Channel | None:
+        """The bot's direct channel with the user of this email, or None when Mattermost has no such user.
+
+        Unlike `resolve`, an unknown user is an answer, not an error, and nothing is logged: the caller decides.
+        """
         ...
 
 

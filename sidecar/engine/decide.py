@@ -7,7 +7,8 @@ it (sidecar/engine/owed.py), so a step that fails stays owed and a restart finds
     ─────────────────────────── ─────────────────────────────── ─────────────────────────────────────────
     PUT PENDING                 none                            Apply(new record: a root post owed to every
                                                                       recipient, replies owed for reviews it
-                                                                      already has, then a re-update)
+                                                                      already has, then a re-update; the facts
+                                                                      and the requester's address when kept)
     PUT PENDING, no new reviews any                             NoOp(ALREADY_ANNOUNCED)
     PUT PENDING, new reviews    Go's, with no posts yet         NoOp(AWAITING_POSTS)       (retry later)
                                 resolved                        NoOp(ALREADY_RESOLVED)
@@ -39,7 +40,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sidecar.domain.model import AccessRequest, EventOp, RequestEvent, RequestState
-from sidecar.domain.record import Delivery, PluginData, Resolution
+from sidecar.domain.record import Delivery, Facts, PluginData, Resolution
+from sidecar.engine.views import with_reviews
 
 __all__ = ["Apply", "NoOp", "NoOpReason", "Plan", "decide", "initial_record", "tracked"]
 
@@ -116,7 +118,8 @@ def _with_reviews(record: PluginData, request: AccessRequest, *, bump: bool) -> 
     delivery = tracked(record)
     if count > record.reviews_count or bump:
         delivery = dataclasses.replace(delivery, edit_version=delivery.edit_version + 1)
-    return dataclasses.replace(record, reviews_count=count, delivery=delivery)
+    facts = with_reviews(record.facts, request, count)
+    return dataclasses.replace(record, reviews_count=count, delivery=delivery, facts=facts)
 
 
 def _on_pending(
@@ -125,6 +128,8 @@ def _on_pending(
     logins_by_role: Mapping[str, Sequence[str]] | None,
     recipients: Sequence[str],
     now_ms: int,
+    facts: Facts | None,
+    requester: str,
 ) -> Plan:
     if record is None:
         delivery = Delivery(
@@ -133,9 +138,13 @@ def _on_pending(
             roots_owed=tuple(recipients),
             # A request first seen with reviews gets the pending re-update after its replies, as in Go.
             edit_version=1 if request.reviews else 0,
+            requester=requester if facts is not None else "",
         )
         created = dataclasses.replace(
-            initial_record(request, logins_by_role), reviews_count=len(request.reviews), delivery=delivery
+            initial_record(request, logins_by_role),
+            reviews_count=len(request.reviews),
+            delivery=delivery,
+            facts=facts,
         )
         return Apply(created)
     if len(request.reviews) <= record.reviews_count:
@@ -180,11 +189,14 @@ def decide(
     logins_by_role: Mapping[str, Sequence[str]] | None = None,
     recipients: Sequence[str] = (),
     now_ms: int = 0,
+    facts: Facts | None = None,
+    requester: str = "",
 ) -> Plan:
     """The plan for `event` given the stored `record` (None when nothing is stored).
 
-    `logins_by_role`, `recipients` (who gets a root post) and `now_ms` only matter when the plan creates the
-    record.
+    `logins_by_role`, `recipients` (who gets a root post), `now_ms`, `facts` (kept for the rich texts, the
+    requester's messages and reminders) and `requester` (the email the requester's messages go to, "" for none;
+    only with facts) only matter when the plan creates the record.
     """
     if event.op is EventOp.RESUME:
         return NoOp(NoOpReason.RESUME)
@@ -194,7 +206,7 @@ def decide(
     if request is None:
         return NoOp(NoOpReason.UNKNOWN_STATE, "put event without a request")
     if request.state is RequestState.PENDING:
-        return _on_pending(record, request, logins_by_role, recipients, now_ms)
+        return _on_pending(record, request, logins_by_role, recipients, now_ms, facts, requester)
     if request.state.is_resolved:
         return _on_resolved(record, request)
     return NoOp(NoOpReason.UNKNOWN_STATE, f"state {request.state.value}")

@@ -28,6 +28,8 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from sidecar.domain.email import is_email
 from sidecar.domain.errors import (
@@ -95,6 +97,13 @@ def marker_props(marker: PostMarker) -> dict[str, object]:
     }
 
 
+@dataclass(frozen=True)
+class _UserLookup:
+    """A cached answer of a user lookup by email: the user, or None when there is none."""
+
+    user: User | None
+
+
 def _matches(found: Mapping[str, object] | None, marker: PostMarker) -> bool:
     return found is not None and found == marker_props(marker)[MARKER_PROP]
 
@@ -114,6 +123,8 @@ class MattermostBot:
         self._resolved: TtlCache[str, Channel] = TtlCache(resolve_ttl, max_entries=max_entries, clock=clock)
         self._dm_by_user: LruCache[str, str] = LruCache(max_entries)
         self._resolving: dict[str, asyncio.Future[Channel]] = {}
+        # Users by email, found or not, for mentions and the requester's messages.
+        self._users: TtlCache[str, _UserLookup] = TtlCache(resolve_ttl, max_entries=max_entries, clock=clock)
 
     async def check_health(self) -> None:
         """GET /users/me. Raises Unauthorized for a refused token."""
@@ -152,9 +163,15 @@ class MattermostBot:
         return channel
 
     async def post(
-        self, channel_id: str, message: str, root_id: str = "", *, marker: PostMarker | None = None
+        self,
+        channel_id: str,
+        message: str,
+        root_id: str = "",
+        *,
+        marker: PostMarker | None = None,
+        props: Mapping[str, Any] | None = None,
     ) -> PostRef:
-        """Create a post (a reply when `root_id` is set).
+        """Create a post (a reply when `root_id` is set), with `props` (message attachments) when given.
 
         The post carries a `pending_post_id`, so the client may retry it: the server returns the first post
         instead of creating a second within 30 s. With a marker the key is the marker's (stable across the
@@ -162,9 +179,13 @@ class MattermostBot:
         fresh and only protects the retries inside this call.
         """
         key = marker_key(marker) if marker is not None else new_idempotency_key()
-        props = marker_props(marker) if marker is not None else None
+        sent: dict[str, Any] = dict(props or {})
+        if marker is not None:
+            sent.update(marker_props(marker))
         try:
-            created = await self._client.create_post(channel_id, message, root_id, pending_post_id=key, props=props)
+            created = await self._client.create_post(
+                channel_id, message, root_id, pending_post_id=key, props=sent or None
+            )
         except (NotFound, AccessDenied):
             self._forget_channel(channel_id)
             raise
@@ -182,9 +203,49 @@ class MattermostBot:
                 return PostRef(channel_id=post.channel_id, post_id=post.id)
         return None
 
-    async def edit(self, post: PostRef, message: str) -> None:
-        """Replace the text of a post we made (PUT /posts/{id}, the Go plugin's call)."""
-        await self._client.update_post(post.post_id, post.channel_id, message)
+    async def edit(self, post: PostRef, message: str, props: Mapping[str, Any] | None = None) -> None:
+        """Replace the text and props of a post we made (PUT /posts/{id}, the Go plugin's call)."""
+        await self._client.update_post(post.post_id, post.channel_id, message, props=props)
+
+    async def username(self, email: str) -> str | None:
+        """The username of the Mattermost user with this email, or None when there is none.
+
+        For @mentions, which are a nicety: a lookup the server refuses (it may hide emails from the bot) also
+        answers None. Unauthorized and transient errors propagate.
+        """
+        user = await self._user_by_email(email)
+        return user.username if user is not None else None
+
+    async def direct_channel(self, email: str) -> Channel | None:
+        """The bot's DM channel with the user of this email, or None when Mattermost has no such user.
+
+        Nothing is logged for an unknown user (the requester may simply have no account). A server that hides
+        emails from the bot raises AccessDenied; Unauthorized and transient errors propagate.
+        """
+        user = await self._user_by_email(email, hidden_is_unknown=False)
+        if user is None:
+            return None
+        channel_id = self._dm_by_user.get(user.id)
+        if channel_id is None:
+            me = await self.bot_user()
+            channel_id = (await self._client.create_direct_channel(me.id, user.id)).id
+            self._dm_by_user.put(user.id, channel_id)
+        return Channel(id=channel_id, recipient=email)
+
+    async def _user_by_email(self, email: str, *, hidden_is_unknown: bool = True) -> User | None:
+        cached = self._users.get(email)
+        if cached is not None:
+            return cached.user
+        try:
+            user: User | None = await self._client.get_user_by_email(email)
+        except NotFound:
+            user = None
+        except AccessDenied:
+            if not hidden_is_unknown:
+                raise
+            return None  # not cached: the bot's permissions may change
+        self._users.put(email, _UserLookup(user))
+        return user
 
     # ---- resolution --------------------------------------------------------------------------
 

@@ -225,13 +225,24 @@ class MattermostClient:
             body["props"] = dict(props)
         return Post.from_json(await self._call("POST", "/api/v4/posts", body=body, idempotent=bool(pending_post_id)))
 
-    async def update_post(self, post_id: str, channel_id: str, message: str, root_id: str = "") -> Post:
-        """Replace a post (PUT), with the Go plugin's body shape.
+    async def update_post(
+        self,
+        post_id: str,
+        channel_id: str,
+        message: str,
+        root_id: str = "",
+        *,
+        props: Mapping[str, object] | None = None,
+    ) -> Post:
+        """Replace a post (PUT), with the Go plugin's body shape; `props` replace the post's props.
 
-        `props` is sent as `{}` rather than Go's `null`: a full PUT replaces props either way, and an
+        Without props they are sent as `{}` rather than Go's `null`: a full PUT replaces props either way, and an
         object is the type the server's Post model declares (`null` only works through Go's nil-map decoding).
         """
-        body = {"id": post_id, "channel_id": channel_id, "message": message, "root_id": root_id, "props": {}}
+        body = {
+            "id": post_id, "channel_id": channel_id, "message": message, "root_id": root_id,
+            "props": dict(props) if props else {},
+        }
         return Post.from_json(await self._call("PUT", "/api/v4/posts/{post_id}", body=body, post_id=post_id))
 
     async def patch_post(self, post_id: str, message: str) -> Post:

@@ -110,3 +110,29 @@ async def channel_id(stack: Stack, team_channel: str) -> str:
     """Id of a seeded team channel ("team/channel")."""
     seed = await stack.mm_admin("GET", "/fake/seed")
     return str(seed["channels"][team_channel])
+
+
+def with_settings(config: str, *, mattermost: str = "", extra: str = "") -> str:
+    """A sidecar config with keys added to its `[mattermost]` table and whole tables appended at the end."""
+    if mattermost:
+        config = config.replace("[mattermost]\n", "[mattermost]\n" + mattermost.rstrip("\n") + "\n", 1)
+    return config + ("\n" + extra if extra else "")
+
+
+async def start_sidecar_with(stack: Stack, *, mattermost: str = "", extra: str = "") -> None:
+    """Write the stack's sidecar config with these additions (see `with_settings`) and start the sidecar."""
+    path = stack.write_config()
+    path.write_text(with_settings(path.read_text(), mattermost=mattermost, extra=extra))
+    await stack.start_sidecar()
+
+
+def marked(posts: Posts, request_id: str, kind: str | None = None) -> Posts:
+    """Posts the sidecar made for a request (its marker in `props`), optionally of one kind (root, dm, ...)."""
+    found = []
+    for post in posts:
+        # An edit replaces the props (as the Go plugin's does): the marker is in the post as it was created.
+        created = next((h for h in post.get("history", ()) if h["kind"] == "create"), post)
+        marker = (created.get("props") or {}).get("teleport_mattermost") or {}
+        if marker.get("request_id") == request_id and (kind is None or marker.get("kind") == kind):
+            found.append(post)
+    return sorted(found, key=lambda p: (p["create_at"], p["id"]))

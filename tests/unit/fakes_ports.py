@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from fakes.teleport_auth.plugin_data import ExpectMismatch, apply_update
-from sidecar.domain.errors import AccessDenied, CompareFailed, NotFound, RecipientError, TransientError
+from sidecar.domain.errors import AccessDenied, CompareFailed, NotFound, RecipientError, Rejected, TransientError
 from sidecar.domain.model import Channel, PostMarker, PostRef
+
+#: What Mattermost answers for a message over its limit (the fake chat's `max_length`).
+TOO_LONG_ID = "model.post.is_valid.message_length.app_error"
 
 
 @dataclass
@@ -92,11 +96,16 @@ class SentPost:
     message: str
     root_id: str
     marker: PostMarker | None = None
+    props: Mapping[str, Any] | None = None
 
 
 @dataclass
 class FakeChat:
-    """ChatPort recording calls. `channels` maps recipient strings to channel ids."""
+    """ChatPort recording calls. `channels` maps recipient strings to channel ids.
+
+    An email in `channels` is also a Mattermost user (`direct_channel` finds its DM channel); `usernames` maps
+    emails to usernames. A message longer than `max_length` is refused as Mattermost refuses it.
+    """
 
     channels: dict[str, str] = field(default_factory=dict)
     resolve_errors: dict[str, Exception] = field(default_factory=dict)
@@ -112,6 +121,11 @@ class FakeChat:
     dedupe: bool = True
     # Posts that land but whose answer is lost (channel id or root post id → remaining count): the call raises.
     lose_answers: dict[str, int] = field(default_factory=dict)
+    usernames: dict[str, str] = field(default_factory=dict)
+    max_length: int | None = None
+    edit_props: list[Mapping[str, Any] | None] = field(default_factory=list)
+    too_long: int = 0  # posts and edits refused for their length
+    direct_lookups: list[str] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def check_health(self) -> None:
@@ -126,19 +140,31 @@ class FakeChat:
             raise RecipientError(recipient, "no such user or channel")
         return Channel(id=self.channels[recipient], recipient=recipient)
 
+    def _check_length(self, message: str) -> None:
+        if self.max_length is not None and len(message) > self.max_length:
+            self.too_long += 1
+            raise Rejected("POST /api/v4/posts: HTTP 400 " + TOO_LONG_ID, 400, TOO_LONG_ID)
+
     async def post(
-        self, channel_id: str, message: str, root_id: str = "", *, marker: PostMarker | None = None
+        self,
+        channel_id: str,
+        message: str,
+        root_id: str = "",
+        *,
+        marker: PostMarker | None = None,
+        props: Mapping[str, Any] | None = None,
     ) -> PostRef:
         await asyncio.sleep(0)
         errors = self.reply_errors if root_id else self.post_errors
         key = root_id or channel_id
         if key in errors:
             raise errors[key]
+        self._check_length(message)
         if self.dedupe and marker is not None:
             for sent in self.posts:
                 if sent.marker == marker:
                     return PostRef(channel_id=sent.channel_id, post_id=sent.post_id)
-        post = SentPost(channel_id, f"post-{next(self._ids)}", message, root_id, marker)
+        post = SentPost(channel_id, f"post-{next(self._ids)}", message, root_id, marker, props)
         self.posts.append(post)
         if self.lose_answers.get(key, 0) > 0:
             self.lose_answers[key] -= 1
@@ -153,15 +179,38 @@ class FakeChat:
                 return PostRef(channel_id=sent.channel_id, post_id=sent.post_id)
         return None
 
-    async def edit(self, post: PostRef, message: str) -> None:
+    async def edit(self, post: PostRef, message: str, props: Mapping[str, Any] | None = None) -> None:
         await asyncio.sleep(0)
         if post.post_id in self.edit_errors:
             raise self.edit_errors[post.post_id]
+        self._check_length(message)
         ours = any(sent.post_id == post.post_id and not sent.root_id for sent in self.posts)
         # Posts the Go plugin made before us are not in `posts`; tests list them in `adopted`.
         if not ours and post not in self.adopted:
             raise NotFound(f"post {post.post_id} not found")
         self.edits.append((post, message))
+        self.edit_props.append(props)
+
+    async def username(self, email: str) -> str | None:
+        await asyncio.sleep(0)
+        return self.usernames.get(email)
+
+    async def direct_channel(self, email: str) -> Channel | None:
+        await asyncio.sleep(0)
+        self.direct_lookups.append(email)
+        if email in self.resolve_errors:
+            raise self.resolve_errors[email]
+        channel_id = self.channels.get(email)
+        return Channel(id=channel_id, recipient=email) if channel_id is not None and "@" in email else None
+
+    def in_channel(self, channel_id: str) -> list[SentPost]:
+        """Posts made in one channel, in order."""
+        return [post for post in self.posts if post.channel_id == channel_id]
+
+    def thread(self, root_id: str) -> list[SentPost]:
+        """Replies in one thread, in order."""
+        return [post for post in self.posts if post.root_id == root_id]
+
 
     def root_posts(self) -> list[SentPost]:
         """New (non-reply) posts, in order."""
@@ -170,3 +219,34 @@ class FakeChat:
     def replies(self) -> list[SentPost]:
         """Thread replies, in order."""
         return [post for post in self.posts if post.root_id]
+
+
+class FakeTraits:
+    """TraitsLookup over a dict of users; `error` makes every lookup raise it."""
+
+    def __init__(self, users: Mapping[str, Mapping[str, Sequence[str]]] | None = None) -> None:
+        self.users = {user: {k: tuple(v) for k, v in traits.items()} for user, traits in (users or {}).items()}
+        self.error: Exception | None = None
+        self.calls: list[str] = []
+
+    async def user_traits(self, user: str) -> Mapping[str, tuple[str, ...]]:
+        await asyncio.sleep(0)
+        self.calls.append(user)
+        if self.error is not None:
+            raise self.error
+        if user not in self.users:
+            raise NotFound(f"user {user} is not found")
+        return self.users[user]
+
+
+class FakeNames:
+    """ResourceNames over a dict."""
+
+    def __init__(self, names: Mapping[str, str] | None = None) -> None:
+        self.names = dict(names or {})
+        self.calls: list[tuple[str, ...]] = []
+
+    async def friendly_names(self, resource_ids: Sequence[str]) -> dict[str, str]:
+        await asyncio.sleep(0)
+        self.calls.append(tuple(resource_ids))
+        return {rid: self.names[rid] for rid in resource_ids if rid in self.names}

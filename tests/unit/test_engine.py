@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -731,11 +732,17 @@ class GatedChat(FakeChat):
         self.gate = asyncio.Barrier(expected)
 
     async def post(
-        self, channel_id: str, message: str, root_id: str = "", *, marker: PostMarker | None = None
+        self,
+        channel_id: str,
+        message: str,
+        root_id: str = "",
+        *,
+        marker: PostMarker | None = None,
+        props: Mapping[str, Any] | None = None,
     ) -> PostRef:
         if not root_id:
             await self.gate.wait()
-        return await super().post(channel_id, message, root_id, marker=marker)
+        return await super().post(channel_id, message, root_id, marker=marker, props=props)
 
 
 async def test_a_requests_root_posts_are_in_flight_together() -> None:
