@@ -12,6 +12,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from fakes.stack import Stack
 from tests.e2e.conftest import (
     SEED,
@@ -43,8 +45,17 @@ def _seed(tmp_path: Path) -> Path:
     return path
 
 
-async def _stack(make_stack: MakeStack, tmp_path: Path, *, mattermost: str = RICH, extra: str = "") -> Stack:
-    stack = await make_stack(sidecar=False, role_to_recipients=STATIC, teleport_seed=_seed(tmp_path))
+@pytest.fixture(params=["oss", "enterprise"])
+def edition(request: pytest.FixtureRequest) -> str:
+    """Every flow runs against both editions of the fake Auth (Enterprise adds the Web UI link)."""
+    value: str = request.param
+    return value
+
+
+async def _stack(
+    make_stack: MakeStack, tmp_path: Path, edition: str, *, mattermost: str = RICH, extra: str = ""
+) -> Stack:
+    stack = await make_stack(sidecar=False, role_to_recipients=STATIC, teleport_seed=_seed(tmp_path), edition=edition)
     await start_sidecar_with(stack, mattermost=mattermost, extra=extra)
     return stack
 
@@ -66,8 +77,10 @@ def _reminder_numbers(posts: Posts, rid: str, root_id: str) -> list[int]:
     return sorted(numbers)
 
 
-async def test_rich_posts_carry_the_card_and_are_edited_on_approval(make_stack: MakeStack, tmp_path: Path) -> None:
-    stack = await _stack(make_stack, tmp_path)
+async def test_rich_posts_carry_the_card_and_are_edited_on_approval(
+    make_stack: MakeStack, tmp_path: Path, edition: str
+) -> None:
+    stack = await _stack(make_stack, tmp_path, edition)
     rid = await stack.create_request("myuser", reason="Investigating the 502s", reviewers=["reviewer@example.com"])
     posts = await wait_posts(stack, lambda p: len(marked(p, rid, "root")) >= 2)
     await stack.settled(rid)
@@ -78,6 +91,11 @@ async def test_rich_posts_carry_the_card_and_are_edited_on_approval(make_stack: 
     for root in roots:
         card = _card(root["props"])
         assert card["color"] == "#F2A93B"
+        # Enterprise has a Web UI: the title links to the request there; OSS has none, so no link at all.
+        if edition == "enterprise":
+            assert rid in card["title_link"] and card["title_link"].startswith("https://")
+        else:
+            assert "title_link" not in card or not card["title_link"]
         fields = _fields(card)
         assert fields["Cluster"] == f"`{stack.auth['cluster_name']}`"
         assert fields["Requester"] == "`myuser`"
@@ -100,9 +118,9 @@ async def test_rich_posts_carry_the_card_and_are_edited_on_approval(make_stack: 
 
 
 async def test_the_requester_hears_about_the_announcement_the_review_and_the_approval(
-    make_stack: MakeStack, tmp_path: Path
+    make_stack: MakeStack, tmp_path: Path, edition: str
 ) -> None:
-    stack = await _stack(make_stack, tmp_path, extra="[notify]\nrequester = true\n")
+    stack = await _stack(make_stack, tmp_path, edition, extra="[notify]\nrequester = true\n")
     rid = await stack.create_request("myuser", reason="hotfix", reviewers=["reviewer@example.com"])
     dm = await dm_channel(stack, "myuser@example.com")  # found through the `email` trait
     await wait_posts(stack, lambda p: len(marked(p, rid, "dm")) >= 1)
@@ -120,9 +138,9 @@ async def test_the_requester_hears_about_the_announcement_the_review_and_the_app
 
 
 async def test_a_requester_without_a_mattermost_account_gets_nothing_and_one_log_line(
-    make_stack: MakeStack, tmp_path: Path
+    make_stack: MakeStack, tmp_path: Path, edition: str
 ) -> None:
-    stack = await _stack(make_stack, tmp_path, extra="[notify]\nrequester = true\n")
+    stack = await _stack(make_stack, tmp_path, edition, extra="[notify]\nrequester = true\n")
     await stack.sign("nomm@example.com")
     rid = await stack.create_request("nomm@example.com", reason="no account", reviewers=["reviewer@example.com"])
     await wait_posts(stack, lambda p: len(marked(p, rid, "root")) >= 2)
@@ -137,12 +155,14 @@ async def test_a_requester_without_a_mattermost_account_gets_nothing_and_one_log
     assert "Gave up a notification" not in log
 
 
-async def test_reminders_then_an_escalation_that_is_edited_on_approval(make_stack: MakeStack, tmp_path: Path) -> None:
+async def test_reminders_then_an_escalation_that_is_edited_on_approval(
+    make_stack: MakeStack, tmp_path: Path, edition: str
+) -> None:
     reminders = (
         '[reminders]\nafter = "1s"\nevery = "1s"\nmax = 2\n'
         'escalate_to = ["myteam/general"]\nescalate_after = "3s"\n'
     )
-    stack = await _stack(make_stack, tmp_path, extra=reminders)
+    stack = await _stack(make_stack, tmp_path, edition, extra=reminders)
     rid = await stack.create_request("myuser", reason="please", reviewers=["reviewer@example.com"])
     general = await channel_id(stack, "myteam/general")
 
@@ -172,10 +192,10 @@ async def test_reminders_then_an_escalation_that_is_edited_on_approval(make_stac
 
 
 async def test_a_restart_during_the_reminder_schedule_neither_skips_nor_repeats(
-    make_stack: MakeStack, tmp_path: Path
+    make_stack: MakeStack, tmp_path: Path, edition: str
 ) -> None:
     reminders = '[reminders]\nafter = "2s"\nevery = "3s"\nmax = 3\n'
-    stack = await _stack(make_stack, tmp_path, extra=reminders)
+    stack = await _stack(make_stack, tmp_path, edition, extra=reminders)
     rid = await stack.create_request("myuser", reason="waiting", reviewers=["reviewer@example.com"])
     await wait_posts(stack, lambda p: len(marked(p, rid, "reminder")) >= 2, timeout=20)  # reminder 1 in both threads
     assert await stack.stop_sidecar() == 0
@@ -191,8 +211,10 @@ async def test_a_restart_during_the_reminder_schedule_neither_skips_nor_repeats(
     assert len(marked(posts, rid, "reminder")) == 6
 
 
-async def test_an_over_long_reason_is_accepted_cut_with_a_marker(make_stack: MakeStack, tmp_path: Path) -> None:
-    stack = await _stack(make_stack, tmp_path)
+async def test_an_over_long_reason_is_accepted_cut_with_a_marker(
+    make_stack: MakeStack, tmp_path: Path, edition: str
+) -> None:
+    stack = await _stack(make_stack, tmp_path, edition)
     rid = await stack.create_request("myuser", reason="R" * 20_000, reviewers=["reviewer@example.com"])
     await wait_posts(stack, lambda p: len(marked(p, rid, "root")) >= 2)
     await stack.settled(rid)
