@@ -1,13 +1,21 @@
-"""Reason escaping for Mattermost Markdown, byte-identical to Teleport's `lib.MarkdownEscape`.
+"""Reason escaping for Mattermost Markdown, byte-identical to Teleport's `lib.MarkdownEscape` where that is safe.
 
 A reason is user input: it is fenced in a code block so Markdown in it renders as text, every backtick is
 followed by U+FEFF so it cannot close the fence, and it is cut at a budget counted in UTF-8 bytes (as Go
 iterates a string by byte offset) so a post stays under Mattermost's length limit.
+
+Go's fence opens on the same line as the label (`**Reason**: ```\n...```), which Markdown reads as a code
+*span* inside a paragraph, and a paragraph ends at a blank line or at a line that starts a block (a quote,
+heading, list item, fence, ...): whatever follows such a line renders as Markdown and its @channel pings
+everyone. Go lets that through; here such a reason (and only such a reason: every other one keeps Go's bytes)
+starts its fence on a line of its own, a real fenced block that no line of the reason can end.
 """
 
 from __future__ import annotations
 
-__all__ = ["go_trim_space", "markdown_escape"]
+import re
+
+__all__ = ["breaks_code_span", "go_trim_space", "markdown_escape"]
 
 # Go's unicode.IsSpace set, used by strings.TrimSpace. Python's str.strip() differs: it also strips
 # U+001C..U+001F, which Go keeps.
@@ -18,6 +26,14 @@ _GO_SPACE = frozenset(
 
 _FENCE = "```"
 _TRUNCATED = "``` (truncated)"
+
+# A line that can start a block where a paragraph runs (CommonMark and GFM tables): heading, quote, list item,
+# fence, thematic break or setext underline, HTML block, table row. Deliberately broad: a false positive only
+# costs Go's exact bytes for that reason, a miss would let the rest of it out of the code span.
+_BLOCK_START = re.compile(
+    r" {0,3}(#{1,6}(\s|$)|>|[-+*](\s|$)|\d{1,9}[.)](\s|$)|```|~~~|([-*_])(\s*\3){2,}\s*$|[=-]+\s*$|<[A-Za-z/!?]|\|)"
+)
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def go_trim_space(text: str) -> str:
@@ -44,17 +60,28 @@ def markdown_escape(text: str, limit: int = 500) -> str:
     trimmed = go_trim_space(text)
     if not trimmed:
         return "(empty)"
-    parts = [_FENCE, "\n"]
+    parts: list[str] = []
     budget = limit
     offset = 0
+    truncated = False
     for char in trimmed:
         if offset >= budget:
-            parts.append(_TRUNCATED)
-            return "".join(parts)
+            truncated = True
+            break
         parts.append(char)
         if char == "`":
             parts.append("\ufeff")
             budget -= 1
         offset += _utf8_len(char)
-    parts.append(_FENCE)
-    return "".join(parts)
+    body = "".join(parts)
+    if breaks_code_span(body):
+        # A fenced block of its own: the closing fence must stand alone on its line, so whatever the caller
+        # appends ("." after a review reason) and the truncation note start on the next line.
+        return f"\n{_FENCE}\n{body}\n{_FENCE}\n" + ("(truncated)" if truncated else "")
+    return f"{_FENCE}\n{body}" + (_TRUNCATED if truncated else _FENCE)
+
+
+def breaks_code_span(text: str) -> bool:
+    """True when a line of `text` would end a code span that runs inside a paragraph (see the module docstring)."""
+    # Blank to CommonMark means spaces and tabs only; other Unicode spaces make a line of text.
+    return any(not line.strip(" \t") or _BLOCK_START.match(line) for line in _LINE_BREAK.split(text))

@@ -253,16 +253,25 @@ def test_classic_long_reasons_stay_cut_at_500(kind: str) -> None:
     assert "``` (truncated)" in text
 
 
-@pytest.mark.xfail(strict=True, reason="Go-identical gap: a line that starts a block ends classic's ``` span")
-@pytest.mark.parametrize("reason", ["fine\n\n@channel now", "fine\n> @channel now", "fine\n# @here"])
-def test_classic_reason_that_starts_a_block_stays_inside_its_code_span(reason: str) -> None:
-    # "**Reason**: ```\nfine\n\n@channel now```" renders "@channel now```" as a paragraph of its own,
-    # outside any code, so the server finds the mention; a quote or heading line breaks out the same way.
-    # Classic must keep the Go plugin's bytes; the rich style fences reasons in code blocks, which no
-    # such line ends.
-    text = _classic_texts(reason)["pending"]
-    [span] = _CLASSIC_CODE.findall(text)
-    assert not _breaks_classic_span(span[4:-3])
+BREAKING = ["fine\n\n@channel now", "fine\n> @channel now", "fine\n# @here", "ok\n- @all of you", "x\n \t\n@here"]
+
+
+@pytest.mark.parametrize("reason", BREAKING)
+def test_classic_reason_that_starts_a_block_gets_a_fenced_block_of_its_own(reason: str) -> None:
+    # Go's "**Reason**: ```\nfine\n\n@channel now```" renders "@channel now```" as a paragraph of its own,
+    # outside any code, so the server finds the mention (the Go plugin's gap). Such a reason, and only such a
+    # reason, is fenced on lines of its own instead: a real fenced block, which no line of it can end.
+    for kind, text in _classic_texts(reason).items():
+        assert "\n```\n" in text, (kind, text)
+        fenced = re.search(r"\n```\n(.*?)\n```\n", text, re.DOTALL)
+        assert fenced is not None, (kind, text)
+        assert "```" not in fenced.group(1), (kind, text)  # its backticks carry U+FEFF
+
+
+@pytest.mark.parametrize("kind", ["pending", "denied", "reply"])
+def test_classic_long_breaking_reasons_are_cut_after_a_closed_fence(kind: str) -> None:
+    text = _classic_texts("fine\n\n" + "@channel " * 1000)[kind]
+    assert "\n```\n(truncated)" in text
 
 
 @pytest.mark.parametrize("reason", ["fine\n\n@channel now", "fine\n> @channel now", "fine\n# @here"])
@@ -314,6 +323,20 @@ def test_rich_nasty_strings_parse_as_code_in_commonmark(place: str, renderer: st
             assert not any("@channel" in t or "@here" in t or "@all" in t for t in texts), (name, key)
 
 
+@pytest.mark.parametrize("name", sorted(NASTY))
+def test_no_classic_reason_mentions_anyone_in_commonmark(name: str) -> None:
+    for kind, text in _classic_texts(NASTY[name]).items():
+        _, texts = _commonmark_shape(text)
+        assert not any("@channel" in t or "@here" in t or "@all" in t for t in texts), (kind, text)
+
+
+@pytest.mark.parametrize("reason", BREAKING)
+def test_classic_breaking_reasons_parse_as_code_in_commonmark(reason: str) -> None:
+    for kind, text in _classic_texts(reason).items():
+        _, texts = _commonmark_shape(text)
+        assert not any("@channel" in t or "@here" in t or "@all" in t for t in texts), (kind, text)
+
+
 @pytest.mark.parametrize("name", sorted(SAFE_IN_CLASSIC))
 def test_classic_safe_reasons_parse_as_code_in_commonmark(name: str) -> None:
     benign = {kind: _commonmark_shape(text)[0] for kind, text in _classic_texts("x").items()}
@@ -323,6 +346,7 @@ def test_classic_safe_reasons_parse_as_code_in_commonmark(name: str) -> None:
         assert not any("@channel" in t or "@here" in t or "@all" in t for t in texts), (kind, text)
 
 
-def test_classic_gap_is_real_in_commonmark() -> None:
-    _, texts = _commonmark_shape(_classic_texts("fine\n> @channel now")["pending"])
+def test_the_go_plugins_gap_is_real_in_commonmark() -> None:
+    # What the Go plugin sends for such a reason (the label and Go's fence on one line): the mention gets out.
+    _, texts = _commonmark_shape("**Reason**: ```\nfine\n> @channel now```")
     assert any("@channel" in t for t in texts)
