@@ -57,7 +57,7 @@ class ComposeStack(BaseStack):
         deployed = cls.deployed_options()
         differences = []
         for name in ("edition", "via_proxy", "recipients", "role_to_recipients", "rate_limit", "rate_burst",
-                     "mattermost_seed", "tbot_renewal", "extra_env"):
+                     "mattermost_seed", "tbot_renewal", "extra_env", "review", "plugin_user"):
             wanted, have = getattr(options, name), getattr(deployed, name)
             if (list(wanted) if isinstance(wanted, tuple) else wanted) != (
                     list(have) if isinstance(have, tuple) else have):

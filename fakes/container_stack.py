@@ -9,7 +9,11 @@ The layout is the one of a Kubernetes pod with tbot as a sidecar (deploy/kuberne
 - volume `<id>-identity`: tbot's output directory. The sidecar mounts it read-only and reads `identity` from it
   with `refresh_identity = true`;
 - the sidecar's TOML: a host file bind-mounted at `/etc/teleport-mattermost.toml`, the image's default path,
-  and the container runs the image's default command (`start`).
+  and the container runs the image's default command (`start`);
+- with in-chat review (`StackOptions.review`), the sidecar container has the network alias `sidecar` and listens
+  for Mattermost's callbacks on `0.0.0.0:8443` (`public_url = "http://sidecar:8443"`, which the fake Mattermost
+  is told to allow with `--allowed-untrusted-internal-connections sidecar`); the port is also published on
+  127.0.0.1 so a test can call the listener directly, and the HMAC keys file is bind-mounted read-only.
 
 Every container runs as the image's non-root user with a read-only root filesystem, a tmpfs `/tmp`, all
 capabilities dropped and no-new-privileges. The test process plays the people: it reaches the containers only
@@ -34,7 +38,16 @@ from typing import TYPE_CHECKING, Any, cast
 
 from fakes.container_process import ContainerProcess
 from fakes.launch import python_module
-from fakes.stack import HUMAN_USERS, PLUGIN_USER, BaseStack, StackError, StackOptions, sidecar_config
+from fakes.stack import (
+    HUMAN_USERS,
+    REVIEW_TELEPORT_VERSION,
+    BaseStack,
+    ReviewEndpoint,
+    StackError,
+    StackOptions,
+    sidecar_config,
+    write_review_keys,
+)
 
 if TYPE_CHECKING:  # imported when a ContainerStack starts: compose's test runner has no Docker libraries
     import docker
@@ -50,7 +63,9 @@ IDENTITY_DIR = "/var/lib/teleport-mattermost/identity"
 CONFIG_PATH = "/etc/teleport-mattermost.toml"
 SEED_DIR = "/etc/fake-seeds"
 STATIC_IDENTITY = "/etc/teleport-mattermost-identity/identity"  # a host identity file chosen by a test
-AUTH_PORT, PROXY_PORT, ADMIN_PORT, MATTERMOST_PORT = 3025, 3080, 3090, 8065
+REVIEW_KEYS = "/etc/teleport-mattermost-review/keys"  # the [review] HMAC keys, bind-mounted from the host
+AUTH_PORT, PROXY_PORT, ADMIN_PORT, MATTERMOST_PORT, REVIEW_PORT = 3025, 3080, 3090, 8065, 8443
+REVIEW_ALIAS = "sidecar"  # the sidecar's name on the stack's network, which Mattermost calls back
 # Without an explicit renewal interval tbot still runs (as in a pod) but renews rarely.
 DEFAULT_TBOT_RENEWAL = "20m"
 
@@ -102,6 +117,8 @@ class ContainerStack(BaseStack):
         await self._export_auth_state()
         await self.sign_all(HUMAN_USERS)
         await self._start_tbot()
+        if self.options.review is not None:
+            write_review_keys(self.review_keys).chmod(0o644)  # read by the image's non-root user
         if sidecar:
             self.write_config()
             await self.start_sidecar()
@@ -181,6 +198,7 @@ class ContainerStack(BaseStack):
             "--proxy-listen", f"0.0.0.0:{PROXY_PORT}", "--admin-listen", f"0.0.0.0:{ADMIN_PORT}",
             "--edition", o.edition, "--proxy-public-addr", f"teleport:{PROXY_PORT}",
             *self._seed(proc.container, o.teleport_seed, "teleport.toml"),
+            *(["--server-version", REVIEW_TELEPORT_VERSION] if o.review is not None else []),
         ]
         proc.container.with_command(command)
         proc.container.with_volume_mapping(self.volumes[0], AUTH_STATE_DIR, "rw")
@@ -209,6 +227,9 @@ class ContainerStack(BaseStack):
             command += ["--rate-limit", str(o.rate_limit)]
         if o.rate_burst is not None:
             command += ["--rate-burst", str(o.rate_burst)]
+        if o.review is not None:
+            # The sidecar's address on the stack's network is private: Mattermost calls it only when allowed.
+            command += ["--allowed-untrusted-internal-connections", REVIEW_ALIAS]
         proc.container.with_command(command)
         await proc.start()
         ready = await proc.wait_json_line()
@@ -229,7 +250,7 @@ class ContainerStack(BaseStack):
     async def _start_tbot(self) -> None:
         o = self.options
         proc = self._container("tbot", [
-            "tbot", "--state-dir", AUTH_STATE_DIR, "--user", PLUGIN_USER, "--destination", IDENTITY_DIR,
+            "tbot", "--state-dir", AUTH_STATE_DIR, "--user", o.plugin_user, "--destination", IDENTITY_DIR,
             "--ttl", o.tbot_ttl, "--renewal-interval", o.tbot_renewal or DEFAULT_TBOT_RENEWAL,
         ], entrypoint=["python3", "-m", "fakes.teleport_auth"])
         proc.container.with_volume_mapping(self.volumes[0], AUTH_STATE_DIR, "ro")
@@ -256,26 +277,39 @@ class ContainerStack(BaseStack):
             copy.write_bytes(self.plugin_identity.read_bytes())
             copy.chmod(0o644)
             container.with_volume_mapping(str(copy.resolve()), STATIC_IDENTITY, "ro")
+        if self.options.review is not None:
+            container.with_volume_mapping(str(self.review_keys.resolve()), REVIEW_KEYS, "ro")
         for key, value in self.options.extra_env.items():
             container.with_env(key, value)
 
     def write_config(self, *, addr: str | None = None, extra: str = "") -> Path:
         """Write the sidecar's TOML (container-network addresses, identity from the tbot volume) on the host."""
         target = addr or (self.auth["network_proxy_addr"] if self.options.via_proxy else self.auth["network_auth_addr"])
+        review = ReviewEndpoint(
+            listen_addr=f"0.0.0.0:{REVIEW_PORT}", public_url=f"http://{REVIEW_ALIAS}:{REVIEW_PORT}",
+            keys_file=REVIEW_KEYS,
+        )
         text = sidecar_config(self.options, addr=target, identity=self._identity_in_container(),
-                              mm_url=self.mm["network_url"], refresh=True)
+                              mm_url=self.mm["network_url"], refresh=True, review=review)
         self.config_path.write_text(text + extra)
         self.config_path.chmod(0o644)  # read by the image's non-root user through the bind mount
         return self.config_path
 
     async def start_sidecar(self, *, wait_ready: bool = True) -> ContainerProcess:
         """Run the image's default command (`start`) with the config and the tbot volume; wait for readiness."""
-        proc = self._container(f"sidecar{uuid.uuid4().hex[:6]}", None)
+        review = self.options.review is not None
+        proc = self._container(
+            f"sidecar{uuid.uuid4().hex[:6]}", None, alias=REVIEW_ALIAS if review else None,
+            ports=(REVIEW_PORT,) if review else (),
+        )
         proc.container.with_volume_mapping(str(self.config_path.resolve()), CONFIG_PATH, "ro")
         self._sidecar_mounts(proc.container)
         await proc.start()
         self.sidecar = proc
         self.sidecars.append(proc)
+        if review:
+            port = await asyncio.to_thread(proc.host_port, REVIEW_PORT)
+            self.review_url = f"http://127.0.0.1:{port}"
         if wait_ready:
             await proc.wait_log("Plugin is ready", timeout=60)
         return proc

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import base64
 import contextlib
 import json
 import os
 import re
+import secrets
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,10 +31,35 @@ T = TypeVar("T")
 PLUGIN_USER = "access-plugin"
 BOT_TOKEN = "teleport-bot-token"
 HUMAN_USERS = ("admin", "myuser", "requester@example.com", "reviewer@example.com", "reviewer2@example.com")
+REVIEW_KEY_ID = "e2e-1"
+TRAIT = "mattermost_user_id"  # [review] trait's default
+REVIEW_TELEPORT_VERSION = "18.11.0"  # what the fake Auth reports with review on: a release with the feature
 
 
 class StackError(RuntimeError):
     """A component failed or a command returned an error; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class ReviewOptions:
+    """In-chat review for a stack: the sidecar's `[review]` table beyond where it listens and its keys.
+
+    The stack chooses the listener (loopback, or the sidecar container's network alias), tells the fake
+    Mattermost to allow calls to it (`--allowed-untrusted-internal-connections`) and writes the HMAC keys file.
+    """
+
+    reason: str = "off"
+    verify_trigger_id: bool = True
+    extra: str = ""  # more `key = value` lines for the [review] table
+
+
+@dataclass(frozen=True)
+class ReviewEndpoint:
+    """Where a stack's sidecar listens for Mattermost's callbacks, as its config names it."""
+
+    listen_addr: str
+    public_url: str
+    keys_file: str
 
 
 @dataclass
@@ -51,6 +79,8 @@ class StackOptions:
     extra_env: Mapping[str, str] = field(default_factory=dict)
     sidecar_debug: bool = True
     health: bool = False  # [health] listen_addr = "127.0.0.1:0": the sidecar logs the port it picked
+    review: ReviewOptions | None = None  # in-chat review on (the sidecar's [review] table), see ReviewOptions
+    plugin_user: str = PLUGIN_USER  # the Teleport user the sidecar's identity (or tbot's) is signed for
 
 
 def _toml_string(value: str) -> str:
@@ -61,8 +91,12 @@ def _toml_list(values: Sequence[str]) -> str:
     return "[" + ", ".join(_toml_string(v) for v in values) + "]"
 
 
-def sidecar_config(options: StackOptions, *, addr: str, identity: str, mm_url: str, refresh: bool) -> str:
-    """The sidecar's TOML for a stack: where Teleport and Mattermost are, recipients, debug logs to stderr."""
+def sidecar_config(
+    options: StackOptions, *, addr: str, identity: str, mm_url: str, refresh: bool,
+    review: ReviewEndpoint | None = None,
+) -> str:
+    """The sidecar's TOML for a stack: where Teleport and Mattermost are, recipients, debug logs to stderr, and
+    `[review]` when the options ask for it (`review` says where it listens)."""
     lines = ["[teleport]", f"addr = {_toml_string(addr)}", f"identity = {_toml_string(identity)}"]
     if refresh:
         lines += ["refresh_identity = true", 'refresh_identity_interval = "1s"']
@@ -76,7 +110,32 @@ def sidecar_config(options: StackOptions, *, addr: str, identity: str, mm_url: s
     lines += ["", "[log]", 'output = "stderr"', f'severity = "{severity}"']
     if options.health:
         lines += ["", "[health]", 'listen_addr = "127.0.0.1:0"']
+    if options.review is not None and review is not None:
+        lines += [
+            "", "[review]", "enabled = true", f"listen_addr = {_toml_string(review.listen_addr)}",
+            f"public_url = {_toml_string(review.public_url)}", f"hmac_keys_file = {_toml_string(review.keys_file)}",
+            f"reason = {_toml_string(options.review.reason)}",
+            f"verify_trigger_id = {'true' if options.review.verify_trigger_id else 'false'}",
+        ]
+        if options.review.extra:
+            lines.append(options.review.extra.rstrip("\n"))
     return "\n".join(lines) + "\n"
+
+
+def write_review_keys(path: Path) -> Path:
+    """A fresh `[review]` HMAC keys file (one 32-byte key, id REVIEW_KEY_ID), readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
+    path.write_text(f"# test keys, made by fakes.stack\n{REVIEW_KEY_ID} {key}\n")
+    path.chmod(0o600)
+    return path
+
+
+def free_loopback_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (the review listener's, which its public URL must name up front)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 class BaseStack(abc.ABC):
@@ -95,6 +154,10 @@ class BaseStack(abc.ABC):
         self.mm: dict[str, Any] = {}
         self.identities: dict[str, Path] = {}
         self.auth_state_dir = workdir / "auth"
+        # In-chat review: the keys file on the host, and the listener's URL as the host reaches it (for tests that
+        # call the sidecar directly, as an attacker on Mattermost's network would).
+        self.review_keys = workdir / "review-keys"
+        self.review_url = ""
         self._http: aiohttp.ClientSession | None = None
         self._env = {**os.environ, **self.options.extra_env}
 
@@ -194,6 +257,28 @@ class BaseStack(abc.ABC):
         """Call the fake Mattermost's API with any token (e.g. the bot's)."""
         return await self._json(method, f"{self.mm['url']}{path}", body, token=token)
 
+    async def mm_user_id(self, username: str) -> str:
+        """The Mattermost user id of a seeded user or bot."""
+        return str((await self.mm_admin("GET", f"/api/v4/users/username/{username}"))["id"])
+
+    async def set_traits(self, user: str, traits: Mapping[str, Sequence[str]]) -> None:
+        """Replace a Teleport user's traits (the fake Auth's admin API)."""
+        await self.auth_admin("PUT", f"/users/{user}/traits", {"traits": {k: list(v) for k, v in traits.items()}})
+
+    async def bind_reviewer(self, teleport_user: str, mattermost_username: str, trait: str = TRAIT) -> str:
+        """Bind a Mattermost user to a Teleport user for in-chat review (the trait holds the Mattermost id); the id."""
+        mm_id = await self.mm_user_id(mattermost_username)
+        traits = dict((await self.auth_admin("GET", f"/users/{teleport_user}/traits"))["traits"])
+        traits[trait] = [mm_id]
+        await self.set_traits(teleport_user, traits)
+        return mm_id
+
+    async def review_call(self, body: Any) -> Any:
+        """POST a click body straight to the sidecar's review listener (not through Mattermost) → its JSON answer."""
+        if not self.review_url:
+            raise StackError("this stack runs no review listener (StackOptions.review)")
+        return await self._json("POST", f"{self.review_url}/review/v1/action", body)
+
     async def posts(self) -> list[dict[str, Any]]:
         """Every post with its write history (GET /fake/posts)."""
         return list(await self.mm_admin("GET", "/fake/posts"))
@@ -252,6 +337,7 @@ class Stack(BaseStack):
         self.sidecar: ManagedProcess | None = None
         self.tbot: ManagedProcess | None = None
         self.config_path = workdir / "teleport-mattermost.toml"
+        self._review_port = 0
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
@@ -264,7 +350,11 @@ class Stack(BaseStack):
         if self.options.tbot_renewal:
             await self._start_tbot()
         else:
-            self.plugin_identity = await self.sign(PLUGIN_USER)
+            self.plugin_identity = await self.sign(self.options.plugin_user)
+        if self.options.review is not None:
+            write_review_keys(self.review_keys)
+            self._review_port = free_loopback_port()
+            self.review_url = f"http://127.0.0.1:{self._review_port}"
         if sidecar:
             self.write_config()
             await self.start_sidecar()
@@ -289,6 +379,8 @@ class Stack(BaseStack):
         ]
         if self.options.teleport_seed:
             args += ["--seed", str(self.options.teleport_seed)]
+        if self.options.review is not None:
+            args += ["--server-version", REVIEW_TELEPORT_VERSION]
         proc = self._spawn("teleport-auth", python_module("fakes.teleport_auth", *args))
         await proc.start()
         self.auth = await proc.wait_json_line()
@@ -301,6 +393,9 @@ class Stack(BaseStack):
             args += ["--rate-limit", str(self.options.rate_limit)]
         if self.options.rate_burst is not None:
             args += ["--rate-burst", str(self.options.rate_burst)]
+        if self.options.review is not None:
+            # The sidecar's callbacks are on loopback, which Mattermost refuses to call unless allowed.
+            args += ["--allowed-untrusted-internal-connections", "127.0.0.1"]
         proc = self._spawn("mattermost", python_module("fakes.mattermost", *args))
         await proc.start()
         self.mm = await proc.wait_json_line()
@@ -308,7 +403,7 @@ class Stack(BaseStack):
     async def _start_tbot(self) -> None:
         destination = self.workdir / "tbot"
         proc = self._spawn("tbot", python_module(
-            "fakes.teleport_auth", "tbot", "--state-dir", str(self.auth_state_dir), "--user", PLUGIN_USER,
+            "fakes.teleport_auth", "tbot", "--state-dir", str(self.auth_state_dir), "--user", self.options.plugin_user,
             "--destination", str(destination), "--ttl", self.options.tbot_ttl,
             "--renewal-interval", str(self.options.tbot_renewal),
         ))
@@ -322,8 +417,14 @@ class Stack(BaseStack):
     def write_config(self, *, addr: str | None = None, extra: str = "") -> Path:
         """Write the sidecar's TOML config for this stack."""
         target = addr or (self.auth["proxy_addr"] if self.options.via_proxy else self.auth["auth_addr"])
+        review = None
+        if self.options.review is not None:
+            review = ReviewEndpoint(
+                listen_addr=f"127.0.0.1:{self._review_port}", public_url=self.review_url,
+                keys_file=str(self.review_keys),
+            )
         text = sidecar_config(self.options, addr=target, identity=str(self.plugin_identity), mm_url=self.mm["url"],
-                              refresh=bool(self.options.tbot_renewal))
+                              refresh=bool(self.options.tbot_renewal), review=review)
         self.config_path.write_text(text + extra)
         return self.config_path
 
@@ -436,4 +537,7 @@ async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 
         raise TimeoutError(f"condition not met within {timeout} s; last error: {last}") from None
 
 
-__all__ = ["Stack", "StackError", "StackOptions", "eventually", "handled_events"]
+__all__ = [
+    "ReviewEndpoint", "ReviewOptions", "Stack", "StackError", "StackOptions", "eventually", "free_loopback_port",
+    "handled_events", "write_review_keys",
+]

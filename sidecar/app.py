@@ -12,6 +12,9 @@ Shutdown: SIGTERM or a first SIGINT stop intake, let in-flight events finish (15
 clients; a second SIGINT exits at once.
 With `[health] listen_addr` set, the health listener (/livez, /readyz, /metrics) starts before everything else,
 so /livez answers during start-up, and stops last; every component reports to its telemetry.
+With `[review] enabled`, in-chat review (sidecar/review/) is wired after the Mattermost health check: its buttons
+decorate the engine's root posts, and its callback listener runs until shutdown, stopping (clicks in flight get a
+few seconds) before the clients close. Off, none of it is built: no listener, no buttons, the same posts.
 """
 
 from __future__ import annotations
@@ -21,14 +24,16 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sidecar import __version__
 from sidecar.config import Config, TeleportConfig
 from sidecar.domain.backoff import Backoff
 from sidecar.domain.errors import ConfigError, DurationError, IdentityError, SidecarError, StartupError, Unimplemented
 from sidecar.domain.model import RequestEvent
+from sidecar.domain.ports import RootDecorator, RootTarget
 from sidecar.domain.telemetry import NullTelemetry, Telemetry
 from sidecar.duration import parse_duration
 from sidecar.engine.dispatcher import Dispatcher
@@ -43,11 +48,17 @@ from sidecar.mattermost.client import MattermostClient
 from sidecar.observability.reachability import check_reachability
 from sidecar.observability.server import health_listener
 from sidecar.render.classic import RenderSettings, web_url_from_addr
+from sidecar.review.buttons import ButtonTarget, ReviewButtons, resolved_attachments
+from sidecar.review.mattermost_api import MattermostReviewApi
+from sidecar.review.pipeline import ReviewPorts
+from sidecar.review.posts import StoredPosts
+from sidecar.review.service import ReviewService
 from sidecar.teleport.client import TeleportClient, TeleportPluginData, TeleportRoles, TeleportRules, TeleportTraits
 from sidecar.teleport.convert import KIND_ACCESS_MONITORING_RULE, KIND_ACCESS_REQUEST, request_event_from_proto
 from sidecar.teleport.identity import Identity
 from sidecar.teleport.inventory import ListResourcesCall, TeleportResourceNames
 from sidecar.teleport.requests import TeleportRequestSource
+from sidecar.teleport.reviews import TeleportReviews
 from sidecar.teleport.transport import IdentitySource
 from sidecar.teleport.version import MIN_SERVER_VERSION, check_min_version
 from sidecar.teleport.watcher import ConnectedHook, Watcher
@@ -144,6 +155,66 @@ def engine_settings(config: Config, cluster: ClusterInfo) -> EngineSettings:
     )
 
 
+class ReviewButtonsDecorator:
+    """`RootDecorator` of in-chat review: Approve / Deny on pending root posts, none once the request is decided."""
+
+    def __init__(self, buttons: ReviewButtons) -> None:
+        self._buttons = buttons
+
+    def root_attachments(self, target: RootTarget, attachments: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """The style's attachments with the buttons (pending, not long-term, not the requester's DM), else without."""
+        if not target.pending:
+            return resolved_attachments(attachments)
+        button_target = ButtonTarget(
+            request_id=target.request_id,
+            channel_id=target.channel_id,
+            post_id=target.post_id,
+            pending=True,
+            long_term=target.long_term,
+            to_requester=target.to_requester,
+            request_expires=target.request_expires,
+        )
+        return self._buttons.pending_attachments(button_target, attachments)
+
+
+def review_service(
+    config: Config,
+    teleport: TeleportClient,
+    mm_client: MattermostClient,
+    store: TeleportPluginData,
+    traits: TeleportTraits,
+) -> ReviewService | None:
+    """In-chat review over the real adapters, or None when `[review]` is off.
+
+    Its posts are the engine's plugin data (`store`), its bindings read traits with routing's GetUser adapter, and
+    it talks to Teleport and Mattermost over the same clients as the rest (one rate limit, one connection)."""
+    if not config.review.enabled:
+        return None
+    reviews = TeleportReviews(teleport)
+    mattermost = MattermostReviewApi(mm_client)
+    ports = ReviewPorts(
+        posts=StoredPosts(store),
+        chat_users=mattermost,
+        requests=reviews,
+        directory=reviews,
+        traits=traits,
+        submitter=reviews,
+        dialogs=mattermost,
+        signing_key=mattermost,
+    )
+    return ReviewService(config.review, ports)
+
+
+@contextlib.asynccontextmanager
+async def review_listener(review: ReviewService | None) -> AsyncIterator[None]:
+    """The review callback listener for the block (nothing when review is off)."""
+    if review is None:
+        yield
+        return
+    async with review.server():
+        yield
+
+
 def fail_fast_from_env() -> bool:
     """TELEPORT_PLUGIN_FAIL_FAST, parsed like Go's strconv.ParseBool."""
     return os.environ.get("TELEPORT_PLUGIN_FAIL_FAST", "").strip().lower() in {"1", "t", "true"}
@@ -215,8 +286,11 @@ class Plugin:
             rules = RuleCache(PLUGIN_NAME)
             rule_sync = RuleSync(rules, TeleportRules(teleport, PLUGIN_NAME))
             traits = TeleportTraits(teleport)
+            store = TeleportPluginData(teleport, PLUGIN_NAME)
+            review = review_service(self.config, teleport, mm_client, store, traits)
+            decorator: RootDecorator | None = ReviewButtonsDecorator(review.buttons) if review is not None else None
             engine = Engine(
-                store=TeleportPluginData(teleport, PLUGIN_NAME),
+                store=store,
                 roles=TeleportRoles(teleport),
                 chat=bot,
                 settings=engine_settings(self.config, cluster),
@@ -234,8 +308,12 @@ class Plugin:
                     if self.config.mattermost.message_style == "rich"
                     else None
                 ),
+                decorator=decorator,
             )
-            async with Dispatcher(engine.handle, event_timeout=EVENT_TIMEOUT) as dispatcher:
+            async with (
+                review_listener(review),
+                Dispatcher(engine.handle, event_timeout=EVENT_TIMEOUT) as dispatcher,
+            ):
                 # Owed work that failed transiently, and reminders when due, come back as RESUME events, ordered
                 # with the rest. The reconcile after every INIT re-arms the reminders from the records.
                 retries = RetryScheduler(dispatcher.submit, cap=retry_cap_from_env())

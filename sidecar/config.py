@@ -10,7 +10,8 @@ report first:
 3. read the token file when the token starts with "/";
 4. validate in Go's order: TLS trio, identity vs key pair, refresh_identity, token, url, then the
    log settings, and the presence of some credential; last our own keys (the Go plugin has none):
-   `[health]`, `mattermost.message_style`, `[notify]` and `[reminders]`.
+   `[health]`, `mattermost.message_style`, `[notify]`, `[reminders]` and `[review]` (in-chat review, checked by
+   `sidecar.review.settings.parse_review`; with it off, only the value types are checked and no file is read).
 
 Deviation from Go: `mattermost.recipients` is merged into the `"*"` entry of
 `[role_to_recipients]` instead of silently replacing the whole table.
@@ -39,6 +40,7 @@ from sidecar.domain.email import is_email
 from sidecar.domain.errors import ConfigError, DurationError
 from sidecar.domain.secret import Secret, register_secret
 from sidecar.duration import parse_duration
+from sidecar.review.settings import REVIEW_KEYS, ReviewSettings, parse_review
 
 __all__ = [
     "DEFAULT_ADDR",
@@ -57,6 +59,7 @@ __all__ = [
     "MattermostConfig",
     "NotifyConfig",
     "RemindersConfig",
+    "ReviewSettings",
     "TeleportConfig",
     "example_config",
     "load_config",
@@ -79,6 +82,7 @@ _SECTIONS: Final[Mapping[str, tuple[str, ...]]] = {
     "health": ("listen_addr",),
     "notify": ("requester", "requester_email_trait"),
     "reminders": ("after", "every", "max", "escalate_to", "escalate_after"),
+    "review": REVIEW_KEYS,
 }
 _FREE_SECTIONS: Final = ("role_to_recipients",)  # any key is a role name
 # Keys of the callback-era plugin (before Teleport 6): named in the warning so upgraders know why.
@@ -210,6 +214,7 @@ class Config:
     health: HealthConfig = field(default_factory=HealthConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     reminders: RemindersConfig = field(default_factory=RemindersConfig)
+    review: ReviewSettings = field(default_factory=ReviewSettings)
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
@@ -443,6 +448,7 @@ class _RawConfig:
     message_style: str
     notify: NotifyConfig
     reminders: RemindersConfig
+    review: object  # the `[review]` table as written (None when absent): parse_review checks it last
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> _RawConfig:
@@ -481,6 +487,7 @@ class _RawConfig:
                 escalate_to=_string_list(reminders, "reminders", "escalate_to"),
                 escalate_after=_optional_duration(reminders, "reminders", "escalate_after"),
             ),
+            review=document.get("review"),
         )
 
     def apply_env(self, env: Mapping[str, str]) -> None:
@@ -511,6 +518,9 @@ class _RawConfig:
         style = self.message_style.lower() or "classic"
         if style not in MESSAGE_STYLES:
             raise ConfigError(text.MESSAGE_STYLE.format(value=text.go_quote(self.message_style)))
+        reminders = _reminders(self.reminders)
+        review = parse_review(self.review, parse_duration=parse_duration)
+        warnings.extend(review.warnings)
         return Config(
             teleport=teleport,
             mattermost=MattermostConfig(url=url, token=token, recipients=self.recipients, message_style=style),
@@ -519,7 +529,8 @@ class _RawConfig:
             warnings=tuple(warnings),
             health=health,
             notify=self.notify,
-            reminders=_reminders(self.reminders),
+            reminders=reminders,
+            review=review,
         )
 
     def _teleport(self, warnings: list[str]) -> TeleportConfig:

@@ -6,7 +6,9 @@ a suggested reviewer; two reviewers approve; and after each step the Mattermost 
 person would read them. That is the classic style, the Go plugin's texts. Then the sidecar is restarted with
 `message_style = "rich"`, `[notify] requester = true` and a reminder after 2 s, and a second request goes
 the same way: the message attachments (printed as text), the reminder in each thread, and the requester's
-direct messages. Everything is stopped at the end, also on failure.
+direct messages. Last, the sidecar restarts with `[review]` on and two reviewers approve a third request by
+clicking Approve in Mattermost (through the fake's real click route, which calls the sidecar back); Teleport
+records each review as the clicker's own. Everything is stopped at the end, also on failure.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fakes.stack import BOT_TOKEN, Stack, StackOptions, eventually
+from fakes.stack import BOT_TOKEN, Stack, StackOptions, eventually, free_loopback_port, write_review_keys
 
 SEED = Path(__file__).with_name("demo_seed.toml")
 WIDTH = 78
@@ -59,6 +61,8 @@ def card(attachment: dict[str, Any]) -> str:
         lines += ["▌     " + line for line in value[1:]]
     if attachment.get("footer"):
         lines.append(f"▌ {attachment['footer']}")
+    if attachment.get("actions"):
+        lines.append("▌ " + "  ".join(f"[ {action['name']} ]" for action in attachment["actions"]))
     return "\n".join(lines)
 
 
@@ -140,6 +144,7 @@ async def demo(workdir: Path) -> None:
         for key in ("user", "roles", "reviews_count", "resolution", "resolve_reason", "messages"):
             print(f"  {key:15} {data.get(key, '')}")
         await rich_part(stack, names)
+        await review_part(stack, names)
     banner(f"Done in {time.monotonic() - started:.1f} s; every process has been stopped")
 
 
@@ -178,6 +183,56 @@ async def rich_part(stack: Stack, names: dict[str, str]) -> None:
         return told and all(p["edit_at"] for p in mine(posts, "root"))
 
     show(mine(await wait_for(stack, "the approval", approved)), names)
+
+
+def review_settings(port: int, keys: Path) -> str:
+    """The `[review]` table of the demo's last part: callbacks on loopback, a reviewer's click submits at once."""
+    return (
+        f'[review]\nenabled = true\nlisten_addr = "127.0.0.1:{port}"\npublic_url = "http://127.0.0.1:{port}"\n'
+        f'hmac_keys_file = "{keys}"\nreason = "off"\n'
+    )
+
+
+async def review_part(stack: Stack, names: dict[str, str]) -> None:
+    """In-chat review: Approve buttons on the post, two clicks, two reviews recorded as the reviewers."""
+    banner("7. The sidecar restarts with [review]: reviewers approve by clicking Approve in Mattermost")
+    await stack.stop_sidecar()
+    port = free_loopback_port()
+    settings = review_settings(port, write_review_keys(stack.workdir / "review-keys"))
+    # Mattermost calls integrations on loopback only when allowed (ServiceSettings.AllowedUntrustedInternalConnections).
+    await stack.mm_admin("PUT", "/fake/settings", {"allowed_untrusted_internal_connections": "127.0.0.1"})
+    for teleport_user, username in (("reviewer@example.com", "reviewer"), ("reviewer2@example.com", "reviewer2")):
+        await stack.bind_reviewer(teleport_user, username)  # the trait mattermost_user_id = their Mattermost id
+    path = stack.write_config(extra="\n" + settings)
+    path.write_text(path.read_text().replace("[mattermost]\n", '[mattermost]\nmessage_style = "rich"\n', 1))
+    await stack.start_sidecar()
+    print(settings.strip())
+    print("Teleport users reviewer@example.com and reviewer2@example.com hold their Mattermost ids in a trait.")
+    rid = await stack.create_request("myuser", reason="Restart the payment workers", reviewers=["reviewer@example.com"])
+    print(f"\nmyuser requests the editor role: request {rid}")
+
+    def roots(posts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [p for p in posts if marker(p).get("request_id") == rid and marker(p).get("kind") == "root"]
+
+    await wait_for(stack, "the buttons", lambda p: len(roots(p)) >= 2)
+    town = next(p for p in roots(await stack.posts()) if names.get(p["channel_id"]) == "~town-square")
+    show([town], names)  # the reviewer's DM has the same buttons
+    for username in ("reviewer", "reviewer2"):
+        print(f"\n@{username} clicks Approve on the post in ~town-square")
+        click = {"username": username, "post_id": town["id"], "action_id": "approve"}
+        await stack.mm_admin("POST", "/fake/click", click)  # the real click route, as that user
+        [*_, last] = await stack.mm_admin("GET", f"/fake/ephemerals?username={username}")
+        print(f"  (only @{username} sees) {last['message']}")
+
+    def approved(posts: list[dict[str, Any]]) -> bool:
+        replied = all(len([q for q in posts if q["root_id"] == p["id"]]) >= 2 for p in roots(posts))
+        return replied and all("Access request approved" in str(p["props"]) for p in roots(posts))
+
+    posts = await wait_for(stack, "the approval", approved)
+    show([p for p in posts if town["id"] in (p["id"], p["root_id"])], names)
+    print("\nTeleport's audit log (access_request.review):")
+    for entry in await stack.auth_admin("GET", f"/audit/reviews?request={rid}"):
+        print(f"  reviewer {entry['reviewer']:22} submitted_by {entry['submitted_by']:15} state {entry['state']}")
 
 
 def main() -> int:

@@ -1,4 +1,5 @@
-"""`teleport-mattermost check`: validate the config, reach Teleport and Mattermost, resolve every recipient.
+"""`teleport-mattermost check`: validate the config, reach Teleport and Mattermost, resolve every recipient, and,
+with `[review]` enabled, check in-chat review (sidecar/check/review.py).
 
 Prints one line per check (`ok` or `FAIL`, with a fix under each failure) and exits 0 only when all pass.
 """
@@ -12,6 +13,7 @@ from typing import TextIO
 
 from sidecar.app import PLUGIN_NAME, check_credentials, check_teleport, identity_source
 from sidecar.check.mattermost import diagnose_mattermost
+from sidecar.check.review import review_findings
 from sidecar.config import Config
 from sidecar.domain.errors import SidecarError
 from sidecar.mattermost.client import MattermostClient
@@ -113,6 +115,17 @@ async def check_mattermost_side(config: Config) -> list[Line]:
     return lines
 
 
+async def check_review_side(config: Config) -> list[Line]:
+    """In-chat review: its settings, the network path, Mattermost's trigger key, Teleport's version and the
+    plugin role's `submit_for_users` (warnings are ok lines marked as such)."""
+    findings = await review_findings(config)
+    return [
+        Line(f.subject, f.ok, f"warning: {f.detail}" if f.warning else f.detail, f.fix)
+        for f in findings
+        if f.detail not in config.warnings  # the settings' warnings are already the config's lines
+    ]
+
+
 def print_lines(lines: list[Line], out: TextIO) -> None:
     """Human-readable report."""
     for line in lines:
@@ -132,6 +145,8 @@ async def run_check(config: Config, out: TextIO | None = None) -> int:
     ]
     lines += await check_teleport_side(config)
     lines += await check_mattermost_side(config)
+    if config.review.enabled:
+        lines += await check_review_side(config)
     print_lines(lines, stream)
     failed = sum(not line.ok for line in lines)
     print(f"{len(lines) - failed} passed, {failed} failed" if failed else "all checks passed", file=stream)

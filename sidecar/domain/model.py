@@ -29,12 +29,17 @@ class RequestState(enum.Enum):
 
 @dataclass(frozen=True)
 class Review:
-    """One access review, as the request carries it."""
+    """One access review, as the request carries it.
+
+    `submitted_by` (AccessReview.SubmittedBy) is "" for a review its author submitted, and names the identity that
+    submitted it on the author's behalf otherwise (Auth fills it in; in-chat review's buttons are one such way).
+    """
 
     author: str
     proposed_state: RequestState
     reason: str
     created: datetime
+    submitted_by: str = ""
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 The engine (decide, the Engine, the dispatcher, the reconcile) depends only on these protocols:
 PluginDataStore, RoleLookup, RuleSource and TraitsLookup (`sidecar/teleport/client.py`), RequestSource
 (`sidecar/teleport/requests.py`), ResourceNames (`sidecar/teleport/inventory.py`), ChatPort
-(`sidecar/mattermost/bot.py`); telemetry has its own port in `telemetry.py`. Conformance is checked by mypy
+(`sidecar/mattermost/bot.py`), RootDecorator (in-chat review's buttons, wired in `sidecar/app.py`); telemetry has
+its own port in `telemetry.py`. Conformance is checked by mypy
 where `sidecar/app.py` wires them together.
 
 Errors crossing a port are the classes in `sidecar/domain/errors.py`, never grpc or aiohttp exceptions.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from sidecar.domain.model import AccessRequest, Channel, MonitoringRule, PostMarker, PostRef
@@ -139,4 +141,34 @@ class ResourceNames(Protocol):
 
     async def friendly_names(self, resource_ids: Sequence[str]) -> dict[str, str]:
         """Resource id → friendly name, for those that have one and the plugin may read; the others are left out."""
+        ...
+
+
+@dataclass(frozen=True)
+class RootTarget:
+    """One root post of a request as it is posted or edited, for a `RootDecorator`.
+
+    `post_id` is "" for a post not made yet. `pending` is True only while the request is known to be pending (its
+    latest state seen, and nothing resolved in the record); `long_term` is the request's kind; `to_requester` marks
+    the requester's own DM with the bot; `request_expires` is when the pending request lapses, when known.
+    """
+
+    request_id: str
+    channel_id: str
+    post_id: str = ""
+    pending: bool = False
+    long_term: bool = False
+    to_requester: bool = False
+    request_expires: datetime | None = None
+
+
+class RootDecorator(Protocol):
+    """Adds to a request's root posts what the message style does not render (in-chat review's buttons).
+
+    With a decorator, every root post and every edit of one carries `props.attachments` as the decorator returns
+    them, even an empty list (an edit must send it, or Mattermost keeps the old attachments).
+    """
+
+    def root_attachments(self, target: RootTarget, attachments: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """`props.attachments` for `target`: `attachments` as the style rendered them, with or without additions."""
         ...

@@ -18,6 +18,10 @@ email the requester's messages go to (the user name, or a trait). Every post is 
 learned from the server (16,383 until Mattermost refuses a post as too long; then smaller, for the rest of
 the process) and rendered again smaller when refused.
 
+With a `RootDecorator` (in-chat review's buttons), every root post and edit of one carries the attachments it
+returns: the engine tells it the post, whether the request is pending, long-term, and whether the post is the
+requester's own DM, and nothing else about review (the engine imports no part of it).
+
 Exactly once: every post is made for a PostMarker (request, channel, kind, review index) whose idempotency
 key is the same on every attempt, and a step this process did not just make owed (recovered from the
 record after a restart, taken over from another replica, or last tried long ago) is first looked for in
@@ -58,9 +62,11 @@ from sidecar.domain.ports import (
     PluginDataStore,
     ResourceNames,
     RoleLookup,
+    RootDecorator,
+    RootTarget,
     TraitsLookup,
 )
-from sidecar.domain.record import Claim, Facts, PluginData
+from sidecar.domain.record import Claim, Facts, PluginData, Resolution
 from sidecar.domain.telemetry import NullTelemetry, TargetKind, Telemetry
 from sidecar.engine.cas import Cas, GaveUp, Keep, Skipped, Updated, Write
 from sidecar.engine.decide import Apply, NoOp, NoOpReason, Plan, decide
@@ -194,8 +200,12 @@ class Engine:
         traits: TraitsLookup | None = None,
         names: ResourceNames | None = None,
         timer: DueTimer | None = None,
+        decorator: RootDecorator | None = None,
     ) -> None:
         self._roles = roles
+        self._decorator = decorator
+        # Root posts that went to the requester's own DM (a decorator adds nothing there).
+        self._requester_posts: OrderedDict[str, None] = OrderedDict()
         self._traits = traits
         self._names = names
         self._timer = timer
@@ -528,7 +538,7 @@ class Engine:
                 if self._retries is not None:
                     self._retries.schedule(request_id, delay=claim.until - now + 0.5)
                 return record, []
-            outcomes = await self._run(request_id, steps, record, fresh, context)
+            outcomes = await self._run(request_id, steps, record, request, fresh, context)
             self._report_notifications(outcomes)
             self._report_requester(outcomes, context)
             failures.extend(StepFailure(o.step, o.error) for o in outcomes if o.error is not None)
@@ -639,6 +649,7 @@ class Engine:
         request_id: str,
         steps: Sequence[Step],
         record: PluginData,
+        request: AccessRequest | None,
         fresh: set[tuple[object, ...]],
         context: dict[str, Any],
     ) -> list[Outcome]:
@@ -656,9 +667,11 @@ class Engine:
         # The requester's messages, like a thread, go one after the other.
         dms = [s for s in steps if isinstance(s, RequesterDM)]
         async with asyncio.TaskGroup() as group:
-            root_task = group.create_task(self._run_roots(roots, record, fresh))
+            root_task = group.create_task(self._run_roots(roots, record, request, fresh))
             thread_tasks = [group.create_task(self._run_thread(replies, fresh)) for replies in threads.values()]
-            edit_tasks = [group.create_task(self._attempt(step, self._edit(step))) for step in edits]
+            edit_tasks = [
+                group.create_task(self._attempt(step, self._edit(request_id, step, record, request))) for step in edits
+            ]
             dm_task = group.create_task(self._run_dms(dms, record, fresh))
         done: dict[tuple[object, ...], Outcome] = {}
         for outcome in root_task.result():
@@ -687,7 +700,11 @@ class Engine:
             return Outcome(step, error=exc)
 
     async def _run_roots(
-        self, steps: Sequence[PostRoot], record: PluginData, fresh: set[tuple[object, ...]]
+        self,
+        steps: Sequence[PostRoot],
+        record: PluginData,
+        request: AccessRequest | None,
+        fresh: set[tuple[object, ...]],
     ) -> list[Outcome]:
         """Resolve every recipient, then post once per channel not posted to yet (two recipients may share one)."""
         resolved = await asyncio.gather(*(self._attempt_resolve(step.recipient) for step in steps))
@@ -708,7 +725,8 @@ class Engine:
                 first[channel.id] = step
                 needs_search = self._needs_search(_step_key(step), fresh)
                 primaries.append(step)
-                calls.append(self._attempt(step, self._post_root(step, channel.id, record, needs_search=needs_search)))
+                post = self._post_root(step, channel.id, record, request, needs_search=needs_search)
+                calls.append(self._attempt(step, post))
         outcomes.update(zip(primaries, await asyncio.gather(*calls), strict=True))
         for step, channel_id in sharing:
             # Settled with the recipient that posted: done when it is, still owed (or given up) when it is not.
@@ -761,30 +779,110 @@ class Engine:
                 self.limit = min(self.limit, smaller)
                 limit = smaller
 
-    async def _edit(self, step: Edit) -> None:
+    async def _edit(self, request_id: str, step: Edit, record: PluginData, request: AccessRequest | None) -> None:
         self._note_attempt(_step_key(step))
+        decorator = self._decorator
+        target = None
+        if decorator is not None:
+            target = self._root_target(request_id, step.post.channel_id, step.post.post_id, record, request)
+            if target.pending and not target.to_requester and await self._requester_dm(step.post, record):
+                target = dataclasses.replace(target, to_requester=True)
 
         async def send(post: RichPost) -> None:
-            if post.attachments:
+            if decorator is not None and target is not None:
+                # Sent even when empty: a post whose request was decided loses its buttons only so.
+                attachments = decorator.root_attachments(target, post.attachments)
+                await self._chat.edit(step.post, post.message, {"attachments": attachments})
+            elif post.attachments:
                 await self._chat.edit(step.post, post.message, post.props())
             else:  # a text-only post keeps the Go plugin's call
                 await self._chat.edit(step.post, post.message)
 
         await self._sized(step, send)
 
-    async def _post_root(self, step: PostRoot, channel_id: str, record: PluginData, *, needs_search: bool) -> PostRef:
+    async def _post_root(
+        self,
+        step: PostRoot,
+        channel_id: str,
+        record: PluginData,
+        request: AccessRequest | None,
+        *,
+        needs_search: bool,
+    ) -> PostRef:
         marker = step.marker(channel_id)
         self._note_attempt(_step_key(step))
+        decorator = self._decorator
+        target = None
+        if decorator is not None:
+            target = self._root_target(step.request_id, channel_id, "", record, request, recipient=step.recipient)
         if needs_search:
             since = max(record.delivery.since_ms - SEARCH_MARGIN_MS, 1)
             found = await self._chat.find(marker, channel_id, since_ms=since)
             if found is not None:
-                return found
+                return self._noted_root(found, target)
 
         async def send(post: RichPost) -> PostRef:
-            return await self._chat.post(channel_id, post.message, marker=marker, **_props(post))
+            if decorator is None or target is None:
+                return await self._chat.post(channel_id, post.message, marker=marker, **_props(post))
+            attachments = decorator.root_attachments(target, post.attachments)
+            props = {"attachments": attachments} if attachments else None
+            return await self._chat.post(channel_id, post.message, marker=marker, props=props)
 
-        return await self._sized(step, send)
+        return self._noted_root(await self._sized(step, send), target)
+
+    async def _requester_dm(self, post: PostRef, record: PluginData) -> bool:
+        """Whether `channel_id` is the bot's DM with the requester: asked of Mattermost (its answers are cached)
+        for a pending post this process did not make, so a restart cannot put buttons in the requester's DM."""
+        for email in {name.lower() for name in (record.user, record.delivery.requester) if is_email(name)}:
+            channel = await self._chat.direct_channel(email)
+            if channel is not None and channel.id == post.channel_id:
+                self._requester_posts[post.post_id] = None  # asked once per post
+                return True
+        return False
+
+    def _noted_root(self, posted: PostRef, target: RootTarget | None) -> PostRef:
+        """`posted`, remembered when it is the requester's own DM (its edits get nothing from the decorator)."""
+        if target is not None and target.to_requester:
+            self._requester_posts[posted.post_id] = None
+            self._requester_posts.move_to_end(posted.post_id)
+            while len(self._requester_posts) > REMEMBERED_REQUESTS:
+                self._requester_posts.popitem(last=False)
+        return posted
+
+    def _root_target(
+        self,
+        request_id: str,
+        channel_id: str,
+        post_id: str,
+        record: PluginData,
+        request: AccessRequest | None,
+        *,
+        recipient: str = "",
+    ) -> RootTarget:
+        """What a decorator needs to know about a root post. Pending only while the latest request says so: a
+        request this process has not seen since it started gets nothing a decorator adds until its next event."""
+        pending = (
+            record.resolution is Resolution.UNRESOLVED
+            and request is not None
+            and request.state is RequestState.PENDING
+        )
+        if recipient:
+            requester = {record.user, record.delivery.requester, request.user if request is not None else ""}
+            emails = {name.lower() for name in requester if is_email(name)}
+            to_requester = recipient.lower() in emails
+        else:
+            # Which post went to the requester is known from its root post; a restart forgets it (a click there is
+            # refused as self-review anyway).
+            to_requester = post_id in self._requester_posts
+        return RootTarget(
+            request_id=request_id,
+            channel_id=channel_id,
+            post_id=post_id,
+            pending=pending,
+            long_term=request.long_term if request is not None else False,
+            to_requester=to_requester,
+            request_expires=request.expiry if request is not None else None,
+        )
 
     async def _post_reply(self, step: ThreadReply | Reminder, *, needs_search: bool) -> PostRef:
         self._note_attempt(_step_key(step))

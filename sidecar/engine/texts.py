@@ -20,9 +20,10 @@ from datetime import UTC, datetime
 from sidecar.domain.model import AccessRequest
 from sidecar.domain.record import PluginData, Resolution
 from sidecar.engine.views import request_view
-from sidecar.render.classic import RenderSettings, review_reply_text, root_post_text
+from sidecar.render.classic import SUBMITTER_LIMIT, RenderSettings, review_reply_text, root_post_text
 from sidecar.render.dm import dm_announced, dm_expired, dm_resolved, dm_review
-from sidecar.render.limits import fit_classic
+from sidecar.render.inert import plain
+from sidecar.render.limits import MIN_LIMIT, fit_classic
 from sidecar.render.rich import render_reminder, render_request, render_review_reply
 from sidecar.render.view import RequestView, RichPost
 
@@ -33,6 +34,8 @@ RICH = "rich"
 
 #: A post's content for a size limit (code points).
 Look = Callable[[int], RichPost]
+#: The rich reply's footer for a review submitted on its author's behalf (in-chat review's buttons, for one).
+ON_BEHALF = "Submitted on the reviewer's behalf by {name}"
 
 
 def classic_look(text: str) -> Look:
@@ -74,7 +77,20 @@ class Texts:
         """The thread reply for review `index`: (classic text, None) or ("", the rich look)."""
         if not self.rich:
             return review_reply_text(request.reviews[index]), None
-        return "", lambda limit: render_review_reply(self.view(request_id, record, request), index, limit=limit)
+        submitted_by = request.reviews[index].submitted_by
+
+        def look(limit: int) -> RichPost:
+            view = self.view(request_id, record, request)
+            if not submitted_by:
+                return render_review_reply(view, index, limit=limit)
+            # A review submitted on its author's behalf says by whom, in the card's footer (plain text there).
+            footer = ON_BEHALF.format(name=plain(submitted_by, SUBMITTER_LIMIT))
+            post = render_review_reply(view, index, limit=max(limit - len(footer), MIN_LIMIT))
+            if post.attachments:
+                post.attachments[0]["footer"] = footer
+            return post
+
+        return "", look
 
     def reminder(
         self, request_id: str, record: PluginData, request: AccessRequest | None, round_: int, *, escalation: bool

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Final
+from typing import Any, Final
 from urllib.parse import quote
 
 import aiohttp
@@ -264,6 +264,19 @@ class MattermostClient:
     async def get_thread(self, post_id: str) -> list[Post]:
         """A root post and its replies."""
         return parse_post_list(await self._call("GET", "/api/v4/posts/{post_id}/thread", post_id=post_id))
+
+    async def get_json(self, template: str, *, query: Mapping[str, str] | None = None, **path_args: str) -> object:
+        """GET a templated path (its arguments escaped) and return the decoded JSON, for callers outside this module
+        (in-chat review reads users and the client config). Rate limiting, retries and error mapping as for every
+        call."""
+        args: dict[str, Any] = dict(path_args)  # mypy: no path argument may shadow a keyword of _call
+        return await self._call("GET", template, query=query, **args)
+
+    async def post_json(self, template: str, body: object, **path_args: str) -> object:
+        """POST a JSON body to a templated path and return the decoded answer (None when empty). Not retried: a POST
+        is not known to be idempotent (in-chat review opens dialogs with it)."""
+        args: dict[str, Any] = dict(path_args)
+        return await self._call("POST", template, body=body, idempotent=False, **args)
 
     # ---- machinery ---------------------------------------------------------------------------
 

@@ -14,10 +14,12 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from sidecar.domain.model import RequestState, Review
 from sidecar.domain.record import PluginData, Resolution
 from sidecar.render.escape import markdown_escape
+from sidecar.render.inert import code
 
 __all__ = [
     "RenderSettings",
     "go_rfc822",
+    "on_behalf_line",
     "request_link",
     "review_reply_text",
     "root_post_text",
@@ -28,6 +30,7 @@ __all__ = [
 REQUEST_REASON_LIMIT = 500
 RESOLUTION_REASON_LIMIT = 500
 REVIEW_REASON_LIMIT = 500
+SUBMITTER_LIMIT = 100  # a Teleport user name; longer ones are cut
 
 _STATUS_EMOJI: dict[Resolution, str] = {
     Resolution.UNRESOLVED: "\u23f3",
@@ -115,11 +118,22 @@ def go_rfc822(moment: datetime) -> str:
 
 
 def review_reply_text(review: Review) -> str:
-    """The threaded reply announcing one review."""
+    """The threaded reply announcing one review.
+
+    Deviation from Go: a review submitted on its author's behalf (in-chat review, or another plugin) gets one more
+    line naming who submitted it; every other reply is the Go text, byte for byte.
+    """
     text = (
         f"{review.author} reviewed the request at {go_rfc822(review.created)}.\n"
         f"Resolution: {_REVIEW_EMOJI.get(review.proposed_state, '')} {review.proposed_state.value}.\n"
     )
     if review.reason:
         text += f"Reason: {markdown_escape(review.reason, REVIEW_REASON_LIMIT)}."
+    if review.submitted_by:
+        text += ("" if text.endswith("\n") else "\n") + on_behalf_line(review.submitted_by)
     return text
+
+
+def on_behalf_line(submitted_by: str) -> str:
+    """The line a reply adds for a review submitted on its author's behalf (the name as inert inline code)."""
+    return f"Submitted on the reviewer's behalf by {code(submitted_by, SUBMITTER_LIMIT)}."

@@ -96,6 +96,7 @@ def review_from_proto(review: types_pb2.AccessReview) -> Review:
         proposed_state=state_from_proto(review.ProposedState),
         reason=review.Reason,
         created=(timestamp_to_datetime(review.Created) if review.HasField("Created") else None) or GO_ZERO_TIME,
+        submitted_by=review.SubmittedBy,
     )
 
 
@@ -106,6 +107,7 @@ def review_to_proto(review: Review) -> types_pb2.AccessReview:
         ProposedState=state_to_proto(review.proposed_state),
         Reason=review.reason,
         Created=datetime_to_timestamp(None if review.created == GO_ZERO_TIME else review.created),
+        SubmittedBy=review.submitted_by,
     )
 
 

@@ -22,4 +22,7 @@ async def test_demo_walks_a_request_to_approved_and_stops_everything() -> None:
     assert "⏳ PENDING" in text and "✅ APPROVED" in text
     assert "reviewer2@example.com reviewed the request" in text
     assert "resolution      APPROVED" in text
+    assert "7. The sidecar restarts with [review]" in text and "[ Approve ]  [ Deny ]" in text
+    assert "was recorded in Teleport as `reviewer2@example.com`" in text
+    assert "reviewer reviewer2@example.com  submitted_by access-plugin   state APPROVED" in text
     assert "every process has been stopped" in text

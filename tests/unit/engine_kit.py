@@ -13,6 +13,7 @@ from typing import Any
 from sidecar.codec.plugindata import decode
 from sidecar.domain.backoff import Backoff
 from sidecar.domain.model import AccessRequest, EventOp, RequestEvent, RequestState, Review
+from sidecar.domain.ports import RootDecorator
 from sidecar.domain.record import PluginData
 from sidecar.engine.cas import Cas
 from sidecar.engine.engine import Engine, EngineSettings
@@ -88,6 +89,7 @@ def make_kit(
     names: FakeNames | None = None,
     timer: DueTimer | None = None,
     replica: str | None = None,
+    decorator: RootDecorator | None = None,
 ) -> Kit:
     store = store if store is not None else FakePluginDataStore()
     chat = chat if chat is not None else FakeChat(channels=dict(CHANNELS))
@@ -106,6 +108,7 @@ def make_kit(
         names=names,
         timer=timer,
         replica=replica,
+        decorator=decorator,
     )
     return Kit(engine, store, chat, clock, traits, names, settings, roles)
 
