@@ -22,6 +22,7 @@ from sidecar.config import (
 )
 from sidecar.domain.errors import ConfigError
 from sidecar.domain.secret import Secret, registered_secrets, unregister_secret
+from sidecar.review.settings import REVIEW_KEYS
 
 IDENTITY = '[teleport]\nidentity = "/var/lib/teleport/plugins/mattermost/auth_id"\n'
 MATTERMOST = '[mattermost]\nurl = "https://mm.example.com"\ntoken = "tok-secret-1"\n'
@@ -707,7 +708,7 @@ def _uncomment(example: str, skip: tuple[str, ...] = ()) -> str:
 def test_example_optional_settings_are_valid(write: Write) -> None:
     # Every commented-out setting is real syntax with a valid value (the key pair is the alternative
     # to the identity file, so it is tried in a separate config below).
-    content = _uncomment(example_config(), skip=("client_key", "client_crt", "root_cas"))
+    content = _uncomment(example_config(), skip=("client_key", "client_crt", "root_cas", *_REVIEW_SETTINGS))
     config = load(write, content)
     assert config.teleport.refresh_identity is True
     assert config.teleport.refresh_identity_interval == 60.0
@@ -719,8 +720,15 @@ def test_example_optional_settings_are_valid(write: Write) -> None:
     assert set(config.warnings) == {text.AUTH_SERVER_DEPRECATED, text.RECIPIENTS_MERGED}
 
 
+# The [review] lines are tried on their own (tests/unit/test_config_review.py): enabled, they need a keys file.
+_REVIEW_SETTINGS = (
+    "enabled", 'listen_addr = "0.0.0.0:8443"', "public_url", "hmac_keys_file", "tls_", "binding", "trait",
+    "email_", "reason", "verify_trigger_id", "action_ttl",
+)
+
+
 def test_example_key_pair_alternative_is_valid(write: Write) -> None:
-    content = _uncomment(example_config(), skip=("refresh_identity",)).replace(
+    content = _uncomment(example_config(), skip=("refresh_identity", *_REVIEW_SETTINGS)).replace(
         'identity = "/var/lib/teleport/plugins/mattermost/auth_id"', ""
     )
     config = load(write, content)
@@ -749,7 +757,9 @@ def test_example_mentions_every_key() -> None:
     ]
     for key in keys:
         assert re.search(rf"^#? ?{key} = ", example, re.MULTILINE), key
-    for section in ("[teleport]", "[mattermost]", "[role_to_recipients]", "[log]", "[health]"):
+    for key in REVIEW_KEYS:
+        assert re.search(rf"^#? ?{key} = ", example, re.MULTILINE), key
+    for section in ("[teleport]", "[mattermost]", "[role_to_recipients]", "[log]", "[health]", "[review]"):
         assert section in example
 
 

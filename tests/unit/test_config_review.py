@@ -4,12 +4,13 @@ warned about, the settings' warnings passed on, and key material never in an err
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from sidecar.config import Config, load_config
+from sidecar.config import Config, example_config, load_config
 from sidecar.domain.errors import ConfigError
 from sidecar.domain.secret import registered_secrets, unregister_secret
 from sidecar.review.settings import WARN_DISABLED, WARN_NO_TRIGGER, ReasonMode, ReviewSettings
@@ -95,3 +96,18 @@ def test_key_material_never_appears_in_an_error(tmp_path: Path) -> None:
         _load(tmp_path, _enabled(keys))
     assert short not in str(caught.value)
     assert "line 1" in str(caught.value)
+
+
+def test_the_example_configs_review_block_is_valid(tmp_path: Path, keys: Path) -> None:
+    # `configure` prints every [review] key commented out; uncommented (with a real keys file), they load.
+    head, _, review = example_config().partition("\n[review]\n")
+    setting = re.compile(r"^# (\w+ = .*)$")
+    lines = [m.group(1) if (m := setting.match(line)) and not m.group(1).startswith(("tls_", "email_")) else line
+             for line in review.splitlines()]
+    block = "\n".join(lines).replace("/etc/teleport-mattermost/review-keys", str(keys))
+    path = tmp_path / "example.toml"
+    path.write_text(head + "\n[review]\n" + block + "\n")
+    config = load_config(path, env={})
+    assert config.review.enabled
+    assert config.review.public_url == "https://teleport-mattermost.internal:8443"
+    assert config.warnings == ()
