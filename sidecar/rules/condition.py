@@ -10,7 +10,6 @@ from __future__ import annotations
 from sidecar.domain.errors import ConditionError, ConditionEvalError, ConditionParseError
 from sidecar.rules.check import check
 from sidecar.rules.env import RequestEnv, Scope
-from sidecar.rules.grammar import parse_syntax
 from sidecar.rules.tree import Expr
 
 __all__ = ["MAX_CONDITION_LENGTH", "Condition", "compile_condition", "matches"]
@@ -51,6 +50,9 @@ def compile_condition(text: str) -> Condition:
     """Parse and type-check `text` as Teleport 18.0.0 does; raises ConditionParseError with Teleport's message."""
     if len(text) > MAX_CONDITION_LENGTH:
         raise ConditionParseError(f"condition too long ({len(text)} characters, at most {MAX_CONDITION_LENGTH})")
+    # The parser (lark and the grammar tables, some 12 MB) is loaded by the first rule, not by every sidecar.
+    from sidecar.rules.grammar import parse_syntax
+
     try:
         tree = check(parse_syntax(text))
     except ConditionError:
