@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -12,19 +11,9 @@ import pytest
 
 from sidecar.app import IDENTITY_MARGIN_MIN, in_turn, telemetry_for
 from sidecar.config import Config, load_config
-from sidecar.domain.secret import registered_secrets, unregister_secret
 from sidecar.domain.telemetry import NullTelemetry
 from sidecar.observability.recorder import Recorder
 from sidecar.observability.server import LISTENING
-
-
-@pytest.fixture(autouse=True)
-def _forget_registered_secrets() -> Iterator[None]:
-    """Loading a config registers its token process-wide: drop it again."""
-    before = registered_secrets()
-    yield
-    for value in registered_secrets() - before:
-        unregister_secret(value)
 
 
 def config(tmp_path: Path, *, teleport: str = "", extra: str = "") -> Config:

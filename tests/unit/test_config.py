@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from sidecar.config import (
     load_config,
 )
 from sidecar.domain.errors import ConfigError
-from sidecar.domain.secret import Secret, registered_secrets, unregister_secret
+from sidecar.domain.secret import Secret, registered_secrets
 from sidecar.review.settings import REVIEW_KEYS
 
 IDENTITY = '[teleport]\nidentity = "/var/lib/teleport/plugins/mattermost/auth_id"\n'
@@ -29,15 +29,6 @@ MATTERMOST = '[mattermost]\nurl = "https://mm.example.com"\ntoken = "tok-secret-
 TRIO = '[teleport]\nclient_key = "/etc/tp/auth.key"\nclient_crt = "/etc/tp/auth.crt"\nroot_cas = "/etc/tp/auth.cas"\n'
 
 Write = Callable[[str], Path]
-
-
-@pytest.fixture(autouse=True)
-def _forget_registered_secrets() -> Iterator[None]:
-    """The secret registry is process-wide: drop what each test registered."""
-    before = registered_secrets()
-    yield
-    for value in registered_secrets() - before:
-        unregister_secret(value)
 
 
 @pytest.fixture

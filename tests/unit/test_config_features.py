@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -11,7 +10,6 @@ import pytest
 from sidecar import messages_text as text
 from sidecar.config import Config, NotifyConfig, RemindersConfig, example_config, load_config
 from sidecar.domain.errors import ConfigError
-from sidecar.domain.secret import registered_secrets, unregister_secret
 
 BASE = (
     '[teleport]\nidentity = "/var/lib/teleport/plugins/mattermost/auth_id"\n'
@@ -22,14 +20,6 @@ BASE = (
 
 class Load(Protocol):
     def __call__(self, extra: str, *, mattermost: str = "") -> Config: ...
-
-
-@pytest.fixture(autouse=True)
-def _forget_registered_secrets() -> Iterator[None]:
-    before = registered_secrets()
-    yield
-    for value in registered_secrets() - before:
-        unregister_secret(value)
 
 
 @pytest.fixture

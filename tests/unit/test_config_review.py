@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sidecar.config import Config, example_config, load_config
 from sidecar.domain.errors import ConfigError
-from sidecar.domain.secret import registered_secrets, unregister_secret
 from sidecar.review.settings import WARN_DISABLED, WARN_NO_TRIGGER, ReasonMode, ReviewSettings
 
 BASE = (
@@ -20,14 +18,6 @@ BASE = (
     '[mattermost]\nurl = "https://mm.example.com"\ntoken = "tok-review-1"\n'
 )
 KEY = base64.b64encode(b"k" * 32).decode()
-
-
-@pytest.fixture(autouse=True)
-def _forget_registered_secrets() -> Iterator[None]:
-    before = registered_secrets()
-    yield
-    for value in registered_secrets() - before:
-        unregister_secret(value)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from sidecar.domain.errors import ConfigError
-from sidecar.domain.secret import mask_secrets, registered_secrets, unregister_secret
+from sidecar.domain.secret import mask_secrets
 from sidecar.duration import parse_duration
 from sidecar.review.settings import (
     DEFAULT_ACTION_TTL,
@@ -25,14 +25,6 @@ from sidecar.review.settings import (
 
 KEY1 = base64.b64encode(bytes(range(32))).decode()
 KEY2 = base64.urlsafe_b64encode(bytes(range(100, 148))).decode().rstrip("=")
-
-
-@pytest.fixture(autouse=True)
-def _forget_keys() -> Any:
-    before = registered_secrets()
-    yield
-    for value in registered_secrets() - before:
-        unregister_secret(value)
 
 
 @pytest.fixture

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import logging
 import pickle
-from collections.abc import Iterator
 
 import pytest
 
 from sidecar.domain.secret import MASK, Secret, mask_secrets, register_secret, registered_secrets, unregister_secret
 
 VALUE = "xoxb-very-secret-token-4711"
-
-
-@pytest.fixture(autouse=True)
-def _forget_registered_secrets() -> Iterator[None]:
-    before = registered_secrets()
-    yield
-    for value in registered_secrets() - before:
-        unregister_secret(value)
 
 
 def test_reveal_returns_the_value() -> None:
