@@ -134,5 +134,7 @@ def marked(posts: Posts, request_id: str, kind: str | None = None) -> Posts:
         created = next((h for h in post.get("history", ()) if h["kind"] == "create"), post)
         marker = (created.get("props") or {}).get("teleport_mattermost") or {}
         if marker.get("request_id") == request_id and (kind is None or marker.get("kind") == kind):
-            found.append(post)
-    return sorted(found, key=lambda p: (p["create_at"], p["id"]))
+            found.append((post, marker.get("review_index", -1)))
+    # Posts made one after another can share a millisecond: their number (a DM's place among the requester's
+    # messages, a reminder's round) orders them then, where the random post id would not.
+    return [post for post, _ in sorted(found, key=lambda item: (item[0]["create_at"], item[1], item[0]["id"]))]
